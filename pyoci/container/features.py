@@ -1,0 +1,94 @@
+"""The Features structure printed by ``pyoci features`` (features.md).
+
+The spec says this document describes what the runtime *implements*, fixed at
+build time and independent of the host, so it is a plain literal: no probing of
+the kernel, no imports beyond pyoci's version. When a feature lands, the entry
+named in the comments below must grow with it, or engines will refuse configs
+pyoci could run (or, worse, send configs it silently ignores).
+"""
+
+from __future__ import annotations
+
+import pyoci
+
+# config.md "Posix-platform Hooks", including the deprecated prestart.
+HOOKS: tuple[str, ...] = (
+    "prestart",
+    "createRuntime",
+    "createContainer",
+    "startContainer",
+    "poststart",
+    "poststop",
+)
+
+# Every option of config.md's "Linux mount options" table, plus rnodev (the
+# recursive nodev that the table's rdev implies and the features.md example
+# lists). Filesystem-specific data options (mode=, size=...) are deliberately
+# absent: features.md says they SHOULD NOT be listed.
+MOUNT_OPTIONS: tuple[str, ...] = (
+    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",
+    "idmap", "iversion", "lazytime", "loud", "mand", "noatime", "nodev",
+    "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
+    "nostrictatime", "nosuid", "nosymfollow", "private", "ratime", "rbind",
+    "rdev", "rdiratime", "relatime", "remount", "rexec", "ridmap", "rnoatime",
+    "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime",
+    "rnosuid", "rnosymfollow", "ro", "rprivate", "rrelatime", "rro", "rrw",
+    "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable",
+    "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow",
+    "sync", "tmpcopyup", "unbindable",
+)  # fmt: skip
+
+# defs-linux.json NamespaceType: all eight, time included.
+NAMESPACES: tuple[str, ...] = (
+    "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
+)  # fmt: skip
+
+# Every capability the kernel defines, in kernel order (CAP_CHOWN = 0 ...
+# CAP_CHECKPOINT_RESTORE = 40). Grow when the kernel adds one.
+CAPABILITIES: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+    "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
+    "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)  # fmt: skip
+
+
+def _linux_features() -> dict:
+    """features-linux.md; each ``False`` below is a feature not yet implemented."""
+    return {
+        "namespaces": list(NAMESPACES),
+        "capabilities": list(CAPABILITIES),
+        # Grow systemd/systemdUser with the systemd cgroup driver, rdma with
+        # the rdma controller.
+        "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+        # When seccomp lands: enabled True plus actions, operators, archs,
+        # knownFlags and supportedFlags.
+        "seccomp": {"enabled": False},
+        "apparmor": {"enabled": False},
+        "selinux": {"enabled": False},
+        # When intelRdt lands: enabled, schemata, monitoring.
+        "intelRdt": {"enabled": False},
+        "mountExtensions": {"idmap": {"enabled": True}},
+        # Set when linux.netDevices is implemented (moving host interfaces in).
+        "netDevices": {"enabled": False},
+        # Not yet listed: memoryPolicy {modes, flags} once set_mempolicy lands.
+    }
+
+
+def features_document() -> dict:
+    """Return the Features structure as a fresh dict (callers may mutate it)."""
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": pyoci.SPEC_VERSION,
+        "hooks": list(HOOKS),
+        "mountOptions": list(MOUNT_OPTIONS),
+        "linux": _linux_features(),
+        "annotations": {"io.github.pyoci.version": pyoci.__version__},
+    }
