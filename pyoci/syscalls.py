@@ -207,3 +207,40 @@ def set_child_subreaper() -> None:
 
 def set_dumpable(dumpable: bool) -> None:
     prctl(PR_SET_DUMPABLE, 1 if dumpable else 0)
+
+
+# capset(2) (<linux/capability.h>): python-prctl goes through libcap, whose
+# compile-time table may lack the newest capabilities (CAP_CHECKPOINT_RESTORE).
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def capset(effective: int, permitted: int, inheritable: int) -> None:
+    """Set the calling thread's three capability sets from 64-bit masks."""
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    for i in range(2):
+        shift = 32 * i
+        data[i].effective = (effective >> shift) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
+    _check(_libc.capset(ctypes.byref(header), data), "capset")
+
+
+# close_range(2) flags (<linux/close_range.h>).
+CLOSE_RANGE_UNSHARE = 2
+CLOSE_RANGE_CLOEXEC = 4
+_NR_CLOSE_RANGE = 436  # the same on x86_64 and aarch64
+
+
+def close_range(first: int, last: int, flags: int = 0) -> None:
+    _check(_libc.syscall(_NR_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(last),
+                         ctypes.c_uint(flags)), "close_range")
