@@ -1,0 +1,183 @@
+"""Linux capabilities: parse ``process.capabilities`` and apply it.
+
+The name table is our own rather than python-prctl's because python-prctl
+1.8.1 is built against a libcap that lacks CAP_CHECKPOINT_RESTORE (40). The
+bounding set and keep-caps go through python-prctl (plain prctl calls that take
+any number); the three thread sets go through our own ``capset`` and the
+ambient set through raw ``prctl``, for the same reason.
+
+Everything is imported at module load: the container init calls this after
+``pivot_root``, when the host's standard library is no longer reachable.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass, field
+
+import prctl as _prctl
+
+from pyoci import syscalls
+from pyoci.errors import ConfigError, PyociError
+
+#: capabilities(7) names in kernel order: the index is the capability number.
+CAPABILITY_NAMES: tuple[str, ...] = (
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+    "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
+    "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+)
+CAPABILITIES: dict[str, int] = {name: i for i, name in enumerate(CAPABILITY_NAMES)}
+
+#: The sets of ``process.capabilities``, in the order runc reports them.
+SET_NAMES = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+_PR_CAPBSET_READ_MAX = 63  # capability masks are 64 bits wide
+_last_cap: int | None = None
+
+
+@dataclass(frozen=True)
+class CapabilitySets:
+    """Capability numbers per set; an absent set is empty, as in runc."""
+
+    bounding: frozenset[int] = field(default_factory=frozenset)
+    effective: frozenset[int] = field(default_factory=frozenset)
+    inheritable: frozenset[int] = field(default_factory=frozenset)
+    permitted: frozenset[int] = field(default_factory=frozenset)
+    ambient: frozenset[int] = field(default_factory=frozenset)
+
+
+def cap_mask(caps: frozenset[int] | set[int]) -> int:
+    """The kernel's bit mask for a set of capability numbers."""
+    mask = 0
+    for cap in caps:
+        mask |= 1 << cap
+    return mask
+
+
+def cap_name(cap: int) -> str:
+    """The capabilities(7) name of a number, or ``CAP_<n>`` for one newer than our table."""
+    return CAPABILITY_NAMES[cap] if 0 <= cap < len(CAPABILITY_NAMES) else f"CAP_{cap}"
+
+
+def last_cap() -> int:
+    """The highest capability the running kernel knows.
+
+    /proc may not be mounted inside the container, so fall back to probing the
+    bounding set, which answers EINVAL for numbers beyond the kernel's last.
+    """
+    global _last_cap
+    if _last_cap is None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap", "rb") as f:
+                _last_cap = int(f.read().strip())
+        except (OSError, ValueError):
+            _last_cap = _probe_last_cap()
+    return _last_cap
+
+
+def _probe_last_cap() -> int:
+    for cap in range(_PR_CAPBSET_READ_MAX, -1, -1):
+        try:
+            _prctl.capbset_read(cap)
+            return cap
+        except OSError:
+            continue
+    return len(CAPABILITY_NAMES) - 1
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    return type(value).__name__ if value is not None else "null"
+
+
+def _parse_set(names: object, where: str, kernel_last: int) -> frozenset[int]:
+    """Map one list of names to numbers, skipping ones the kernel lacks as runc does."""
+    if names is None:
+        return frozenset()
+    if not isinstance(names, list):
+        raise ConfigError(f"{where}: expected array, got {_describe(names)}")
+    caps: set[int] = set()
+    for name in names:
+        if not isinstance(name, str):
+            raise ConfigError(f"{where}: expected capability name, got {_describe(name)}")
+        cap = CAPABILITIES.get(name)
+        if cap is None:
+            raise ConfigError(f'{where}: unknown capability "{name}"')
+        if cap <= kernel_last:
+            caps.add(cap)
+    return frozenset(caps)
+
+
+def parse_capabilities(caps: dict | None,
+                       where: str = "process.capabilities") -> CapabilitySets:
+    """Turn ``process.capabilities`` into numbers; absent means every set empty."""
+    if caps is None:
+        return CapabilitySets()
+    if not isinstance(caps, dict):
+        raise ConfigError(f"{where}: expected object, got {_describe(caps)}")
+    kernel_last = last_cap()
+    parsed = {name: _parse_set(caps.get(name), f"{where}.{name}", kernel_last)
+              for name in SET_NAMES}
+    return CapabilitySets(**parsed)
+
+
+def drop_bounding(sets: CapabilitySets) -> None:
+    """Drop every capability not in the bounding set (needs CAP_SETPCAP)."""
+    for cap in range(last_cap() + 1):
+        if cap in sets.bounding:
+            continue
+        try:
+            _prctl.capbset_drop(cap)
+        except OSError as e:
+            if e.errno == errno.EINVAL:  # the kernel does not know it: nothing to drop
+                continue
+            raise PyociError(f"process.capabilities.bounding: cannot drop {cap_name(cap)}: "
+                             f"{os.strerror(e.errno or 0)}") from None
+
+
+def set_keepcaps(keep: bool) -> None:
+    """Keep the permitted set across the setresuid away from root (or stop keeping it)."""
+    try:
+        _prctl.set_keepcaps(keep)
+    except OSError as e:
+        raise PyociError(f"cannot set keep-caps: {os.strerror(e.errno or 0)}") from None
+
+
+def apply_capabilities(sets: CapabilitySets) -> None:
+    """Set effective/permitted/inheritable, then the ambient set.
+
+    Ambient capabilities must already be permitted and inheritable, so they
+    come last. A capability the kernel refuses to raise into ambient is
+    skipped, as runc does (it only warns).
+    """
+    try:
+        syscalls.capset(cap_mask(sets.effective), cap_mask(sets.permitted),
+                        cap_mask(sets.inheritable))
+    except OSError as e:
+        raise PyociError(f"process.capabilities: capset: {os.strerror(e.errno or 0)}") from None
+    _apply_ambient(sets.ambient)
+
+
+def _apply_ambient(ambient: frozenset[int]) -> None:
+    try:
+        syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_CLEAR_ALL)
+    except OSError as e:
+        if e.errno == errno.EINVAL and not ambient:  # kernel without ambient caps
+            return
+        raise PyociError(f"process.capabilities.ambient: cannot clear: "
+                         f"{os.strerror(e.errno or 0)}") from None
+    for cap in sorted(ambient):
+        try:
+            syscalls.prctl(syscalls.PR_CAP_AMBIENT, syscalls.PR_CAP_AMBIENT_RAISE, cap)
+        except OSError:
+            continue
