@@ -1,0 +1,1 @@
+"""Conformance and benchmark tooling run against pyoci and other OCI runtimes."""
