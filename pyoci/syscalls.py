@@ -96,6 +96,7 @@ _SYSCALLS = {
         "move_mount": 429,
         "openat2": 437,
         "mount_setattr": 442,
+        "keyctl": 250,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -103,6 +104,7 @@ _SYSCALLS = {
         "move_mount": 429,
         "openat2": 437,
         "mount_setattr": 442,
+        "keyctl": 219,
     },
 }
 _NR = _SYSCALLS.get(platform.machine(), _SYSCALLS["x86_64"])
@@ -244,3 +246,19 @@ _NR_CLOSE_RANGE = 436  # the same on x86_64 and aarch64
 def close_range(first: int, last: int, flags: int = 0) -> None:
     _check(_libc.syscall(_NR_CLOSE_RANGE, ctypes.c_uint(first), ctypes.c_uint(last),
                          ctypes.c_uint(flags)), "close_range")
+
+# Bounding-set prctls: python-prctl refuses numbers beyond its compile-time table.
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+
+# Additions for the rootfs layer: moving a detached tree onto an O_PATH fd.
+AT_FDCWD = -100
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+
+
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name: str) -> int:
+    return _check(_libc.syscall(_NR["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, _bytes(name)),
+                  "keyctl join session keyring")
