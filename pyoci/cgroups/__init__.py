@@ -1,0 +1,209 @@
+"""cgroup management behind one small interface.
+
+``create`` makes the container's cgroup and puts the container in it before
+the container can run a single instruction of its own; later commands rebuild
+the same manager from what ``create`` recorded in the state (``to_state``), so
+they never depend on how the host looks at the time they run.
+
+Drivers: cgroupfs v1 (every mounted v1 hierarchy, plus the unified hierarchy
+of a hybrid host) and cgroupfs v2. Resource limits, freezing and the systemd
+driver grow here in later issues.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from pyoci.errors import ConfigError, PyociError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+class CgroupManager:
+    """The cgroup of one container: one directory per hierarchy."""
+
+    driver = "cgroupfs"
+
+    def __init__(self, paths: dict[str, str], created: list[str] | None = None) -> None:
+        self.paths = paths
+        self.created = created or []
+
+    # -- life cycle ---------------------------------------------------------
+    def create(self) -> None:
+        """Make every missing directory of the path, remembering which we made."""
+        for hierarchy, path in self.paths.items():
+            for directory in _missing_ancestors(path):
+                try:
+                    os.mkdir(directory, 0o755)
+                except FileExistsError:
+                    continue
+                except OSError as e:
+                    raise PyociError(f"cgroup {directory}: {e.strerror}") from None
+                self.created.append(directory)
+                if hierarchy == "cpuset":
+                    _inherit_cpuset(directory)
+
+    def check_empty(self, field_name: str) -> None:
+        """runc refuses to put a container into a cgroup other processes use."""
+        for path in self.paths.values():
+            if path not in self.created and _read_procs(path):
+                raise ConfigError(f"{field_name}: cgroup {path} already has processes in it")
+
+    def add(self, pid: int) -> None:
+        for path in self.paths.values():
+            try:
+                with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+            except OSError as e:
+                raise PyociError(f"join cgroup {path}: {e.strerror}") from None
+
+    def pids(self) -> list[int]:
+        path = self._procs_path()
+        return _read_procs(path) if path else []
+
+    def kill_all(self, sig: int) -> None:
+        for pid in self.pids():
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def destroy(self) -> None:
+        """Remove the directories create made, deepest first; wait for stragglers."""
+        for directory in sorted(self.created, key=len, reverse=True):
+            _rmdir_retry(directory)
+        self.created = []
+
+    def is_frozen(self) -> bool:
+        freezer = self.paths.get("freezer")
+        if freezer:
+            return _read(os.path.join(freezer, "freezer.state")).strip() == "FROZEN"
+        unified = self.paths.get("")
+        if unified and os.path.exists(os.path.join(unified, "cgroup.freeze")):
+            return _read(os.path.join(unified, "cgroup.freeze")).strip() == "1"
+        return False
+
+    def to_state(self) -> dict:
+        return {"driver": self.driver, "paths": self.paths, "created": self.created}
+
+    def _procs_path(self) -> str | None:
+        for key in ("", "pids", "freezer", "memory"):
+            if key in self.paths:
+                return self.paths[key]
+        return next(iter(self.paths.values()), None)
+
+
+def manager_for_config(config: dict, container_id: str, *, systemd: bool) -> CgroupManager:
+    """Choose the driver from the host and the path from linux.cgroupsPath."""
+    raw = config.get("linux", {}).get("cgroupsPath") or ""
+    if systemd:
+        raise ConfigError("--systemd-cgroup: the systemd cgroup driver needs a running "
+                          "systemd, and none runs on this host")
+    if ":" in raw:
+        raise ConfigError(f"linux.cgroupsPath: {raw!r} is a systemd path "
+                          "(slice:prefix:name); it needs --systemd-cgroup")
+    path = raw if raw else f"/{container_id}"
+    normal = os.path.normpath("/" + path)
+    if normal == "/" or ".." in path.split("/"):
+        raise ConfigError(f"linux.cgroupsPath: {raw!r} is not a valid cgroup path")
+    return CgroupManager({h: mount + normal for h, mount in hierarchies().items()})
+
+
+def manager_from_state(doc: dict) -> CgroupManager:
+    return CgroupManager(dict(doc.get("paths", {})), list(doc.get("created", [])))
+
+
+def is_frozen(doc: dict) -> bool:
+    return manager_from_state(doc).is_frozen()
+
+
+def hierarchies() -> dict[str, str]:
+    """Mount points by controller name; "" names the cgroup2 (unified) hierarchy.
+
+    A v1 mount that carries several controllers (cpu,cpuacct) appears once,
+    under its first controller; a named hierarchy (name=systemd) under its name.
+    """
+    found: dict[str, str] = {}
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fstype, _, options = (post.split() + ["", "", ""])[:3]
+            mountpoint = pre.split()[4]
+            if not mountpoint.startswith(CGROUP_ROOT):
+                continue
+            if fstype == "cgroup2":
+                found[""] = mountpoint
+            elif fstype == "cgroup":
+                names = [o for o in options.split(",") if o not in _MOUNT_FLAGS]
+                controllers = [o.removeprefix("name=") for o in names
+                               if o.startswith("name=") or "=" not in o]
+                if controllers:
+                    found.setdefault(controllers[0], mountpoint)
+    return found
+
+
+_MOUNT_FLAGS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode",
+                "favordynmods", "nsdelegate", "memory_recursiveprot"}
+
+
+def _missing_ancestors(path: str) -> list[str]:
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return list(reversed(missing))
+
+
+def _inherit_cpuset(directory: str) -> None:
+    """A new v1 cpuset cgroup starts with no cpus or mems: copy the parent's."""
+    parent = os.path.dirname(directory)
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        value = _read(os.path.join(directory, name)).strip()
+        if not value:
+            with open(os.path.join(directory, name), "w") as f:
+                f.write(_read(os.path.join(parent, name)).strip() or "\n")
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _read_procs(path: str) -> list[int]:
+    return [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
+
+
+def _rmdir_retry(directory: str, attempts: int = 50) -> None:
+    for _ in range(attempts):
+        try:
+            os.rmdir(directory)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            if e.errno != 16:  # EBUSY: tasks still leaving
+                raise PyociError(f"remove cgroup {directory}: {e.strerror}") from None
+            for pid in _read_procs(directory):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.01)
+    raise PyociError(f"remove cgroup {directory}: still busy")
+
+
+def thaw(manager: CgroupManager) -> None:
+    """Let a frozen container run again, so that it can receive SIGKILL and exit."""
+    freezer = manager.paths.get("freezer")
+    if freezer:
+        with open(os.path.join(freezer, "freezer.state"), "w") as f:
+            f.write("THAWED")
+    unified = manager.paths.get("")
+    if unified and os.path.exists(os.path.join(unified, "cgroup.freeze")):
+        with open(os.path.join(unified, "cgroup.freeze"), "w") as f:
+            f.write("0")

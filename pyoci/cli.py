@@ -1,0 +1,341 @@
+"""The ``pyoci`` command line: a thin, runc-compatible adapter.
+
+It parses runc's flags (``--flag value`` and ``--flag=value``, the single-dash
+spelling Go's flag package allows, global flags before the command), turns
+them into calls of the ``container`` layer, and maps every failure to one line
+on stderr (and the ``--log`` file) plus a non-zero exit. Commands import what
+they use only when they run: start-up time is part of every engine call.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pyoci import __version__
+from pyoci.errors import PyociError, UsageError
+
+DEFAULT_ROOT = "/run/pyoci"
+
+
+@dataclass
+class Command:
+    """One subcommand: its value options, boolean flags and positional arguments."""
+
+    run: Callable[[Globals, dict, list[str]], int]
+    values: dict[str, str] = field(default_factory=dict)
+    flags: dict[str, str] = field(default_factory=dict)
+    positionals: tuple[int, int] = (1, 1)
+    usage: str = "<container-id>"
+    summary: str = ""
+
+
+@dataclass
+class Globals:
+    root: str = DEFAULT_ROOT
+    log: str | None = None
+    log_format: str = "text"
+    debug: bool = False
+    systemd_cgroup: bool = False
+    rootless: str = "auto"
+
+
+_GLOBAL_VALUES = {"--root": "root", "--log": "log", "--log-format": "log_format",
+                  "--rootless": "rootless", "--criu": "criu"}
+_GLOBAL_FLAGS = {"--debug": "debug", "--systemd-cgroup": "systemd_cgroup"}
+_TRUE = {"true", "1", "yes", "t"}
+_FALSE = {"false", "0", "no", "f"}
+
+
+def _normalise(arg: str) -> str:
+    """Go's flag package accepts ``-root`` for ``--root``."""
+    if arg.startswith("-") and not arg.startswith("--") and len(arg.split("=")[0]) > 2:
+        return "-" + arg
+    return arg
+
+
+def parse_options(args: list[str], values: dict[str, str], flags: dict[str, str],
+                  *, stop_at_positional: bool = False) -> tuple[dict, list[str]]:
+    """Split ``args`` into options (by destination name) and positionals."""
+    opts: dict = {}
+    positionals: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = _normalise(args[i])
+        i += 1
+        if arg == "--":
+            positionals.extend(args[i:])
+            break
+        if not arg.startswith("-") or arg == "-":
+            positionals.append(arg)
+            if stop_at_positional:
+                positionals.extend(args[i:])
+                break
+            continue
+        name, eq, inline = arg.partition("=")
+        if name in values:
+            if eq:
+                value = inline
+            elif i < len(args):
+                value, i = args[i], i + 1
+            else:
+                raise UsageError(f"flag needs an argument: {name}")
+            dest = values[name]
+            if dest.endswith("[]"):
+                opts.setdefault(dest[:-2], []).append(value)
+            else:
+                opts[dest] = value
+        elif name in flags:
+            if eq and inline.lower() not in _TRUE | _FALSE:
+                raise UsageError(f"invalid boolean value {inline!r} for flag {name}")
+            opts[flags[name]] = not eq or inline.lower() in _TRUE
+        else:
+            raise UsageError(f"flag provided but not defined: {name}")
+    return opts, positionals
+
+
+def parse_globals(argv: list[str]) -> tuple[Globals, list[str]]:
+    """Global flags come before the command; stop at the first non-flag."""
+    g = Globals()
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in ("-", "--"):
+        name = _normalise(argv[i]).partition("=")[0]
+        if name in ("--version", "-v", "--help", "-h"):
+            break
+        if name in _GLOBAL_VALUES and "=" not in argv[i] and name != "--rootless":
+            opts, _ = parse_options(argv[i:i + 2], _GLOBAL_VALUES, _GLOBAL_FLAGS)
+            i += 2
+        elif name == "--rootless" and "=" not in argv[i]:
+            nxt = argv[i + 1] if i + 1 < len(argv) else ""
+            take = nxt.lower() in _TRUE | _FALSE | {"auto"}
+            opts = {"rootless": nxt if take else "true"}
+            i += 2 if take else 1
+        else:
+            opts, _ = parse_options(argv[i:i + 1], _GLOBAL_VALUES, _GLOBAL_FLAGS)
+            i += 1
+        for key, value in opts.items():
+            if hasattr(g, key):
+                setattr(g, key, value)
+    if g.log_format not in ("text", "json"):
+        raise UsageError(f"--log-format: unknown format {g.log_format!r} (want text or json)")
+    return g, argv[i:]
+
+
+def _store(g: Globals):  # noqa: ANN202 - StateStore is imported lazily
+    from pyoci.container.state import StateStore
+
+    return StateStore(g.root)
+
+
+def _container_id(pos: list[str]) -> str:
+    return pos[0]
+
+
+def _rootless(g: Globals) -> bool:
+    if g.rootless == "auto":
+        return os.geteuid() != 0
+    return g.rootless.lower() in _TRUE
+
+
+def _create_options(g: Globals, opts: dict, pos: list[str]):  # noqa: ANN202
+    from pyoci.container.create import CreateOptions
+
+    preserve = opts.get("preserve_fds", "0")
+    if not str(preserve).isdigit():
+        raise UsageError(f"--preserve-fds: expected a non-negative integer, got {preserve!r}")
+    return CreateOptions(
+        container_id=_container_id(pos),
+        bundle=opts.get("bundle") or ".",
+        pid_file=opts.get("pid_file"),
+        console_socket=opts.get("console_socket"),
+        no_pivot=opts.get("no_pivot", False),
+        no_new_keyring=opts.get("no_new_keyring", False),
+        preserve_fds=int(preserve),
+        systemd_cgroup=g.systemd_cgroup,
+        rootless=_rootless(g),
+        debug=g.debug,
+    )
+
+
+def cmd_create(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.create import create
+
+    create(_store(g), _create_options(g, opts, pos))
+    return 0
+
+
+def cmd_run(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.run import run
+
+    return run(_store(g), _create_options(g, opts, pos), detach=opts.get("detach", False))
+
+
+def cmd_start(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.start import start
+
+    start(_store(g), _container_id(pos))
+    return 0
+
+
+def cmd_state(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.query import dumps, state_document
+
+    print(dumps(state_document(_store(g), _container_id(pos))))
+    return 0
+
+
+def cmd_kill(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.kill import kill, parse_signal
+
+    sig = parse_signal(pos[1] if len(pos) > 1 else "SIGTERM")
+    kill(_store(g), _container_id(pos), sig, all_processes=opts.get("all", False))
+    return 0
+
+
+def cmd_delete(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.delete import delete
+
+    delete(_store(g), _container_id(pos), force=opts.get("force", False))
+    return 0
+
+
+def cmd_list(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.query import dumps, format_table, list_documents
+
+    fmt = opts.get("format", "table")
+    if fmt not in ("table", "json"):
+        raise UsageError(f"--format: invalid format {fmt!r} (want table or json)")
+    docs = list_documents(_store(g))
+    if opts.get("quiet"):
+        out = "\n".join(d["id"] for d in docs)
+    elif fmt == "json":
+        out = dumps(docs)
+    else:
+        out = format_table(docs)
+    if out:
+        print(out)
+    return 0
+
+
+def cmd_spec(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.spec import write_spec
+
+    write_spec(opts.get("bundle") or ".", bool(opts.get("rootless", False)))
+    return 0
+
+
+def cmd_features(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.features import features_document
+    from pyoci.container.query import dumps
+
+    print(dumps(features_document()))
+    return 0
+
+
+_CREATE_VALUES = {"--bundle": "bundle", "-b": "bundle", "--pid-file": "pid_file",
+                  "--console-socket": "console_socket", "--preserve-fds": "preserve_fds"}
+_CREATE_FLAGS = {"--no-pivot": "no_pivot", "--no-new-keyring": "no_new_keyring"}
+
+COMMANDS: dict[str, Command] = {
+    "create": Command(cmd_create, _CREATE_VALUES, _CREATE_FLAGS,
+                      summary="create a container"),
+    "run": Command(cmd_run, _CREATE_VALUES,
+                   {**_CREATE_FLAGS, "--detach": "detach", "-d": "detach",
+                    "--keep": "keep"},
+                   summary="create and run a container"),
+    "start": Command(cmd_start, summary="executes the user defined process in a created container"),
+    "state": Command(cmd_state, summary="output the state of a container"),
+    "kill": Command(cmd_kill, flags={"--all": "all", "-a": "all"}, positionals=(1, 2),
+                    usage="<container-id> [signal]",
+                    summary="kill sends the specified signal (default: SIGTERM) to the "
+                            "container's init process"),
+    "delete": Command(cmd_delete, flags={"--force": "force", "-f": "force"},
+                      summary="delete any resources held by the container"),
+    "list": Command(cmd_list, values={"--format": "format", "-f": "format"},
+                    flags={"--quiet": "quiet", "-q": "quiet"}, positionals=(0, 0), usage="",
+                    summary="lists containers started by pyoci with the given root"),
+    "spec": Command(cmd_spec, values={"--bundle": "bundle", "-b": "bundle"},
+                    flags={"--rootless": "rootless"}, positionals=(0, 0), usage="",
+                    summary="create a new specification file"),
+    "features": Command(cmd_features, positionals=(0, 0), usage="",
+                        summary="show the enabled features"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: pyoci [global options] command [command options] [arguments...]", "",
+             "An OCI runtime-spec v1.3.0 container runtime, a drop-in for runc.", "",
+             "commands:"]
+    lines += [f"  {name:<10} {cmd.summary}" for name, cmd in COMMANDS.items()]
+    lines += ["", "global options:",
+              f"  --root value        root directory for container state (default: {DEFAULT_ROOT})",
+              "  --log value         log file for errors (default: stderr only)",
+              "  --log-format value  text or json (default: text)",
+              "  --debug             show tracebacks and debug context",
+              "  --systemd-cgroup    use the systemd cgroup driver",
+              "  --rootless value    true, false or auto (default: auto)",
+              "  --version, -v       print the version"]
+    return "\n".join(lines)
+
+
+def version_text() -> str:
+    from pyoci import SPEC_VERSION
+
+    return f"pyoci version {__version__}\nspec: {SPEC_VERSION}\npython: {sys.version.split()[0]}"
+
+
+def dispatch(g: Globals, rest: list[str]) -> int:
+    if not rest or rest[0] in ("--help", "-h", "help"):
+        print(usage())
+        return 0 if rest else 1
+    if rest[0] in ("--version", "-v"):
+        print(version_text())
+        return 0
+    name, args = rest[0], rest[1:]
+    cmd = COMMANDS.get(name)
+    if cmd is None:
+        raise UsageError(f"No help topic for '{name}'")
+    if args[:1] in (["--help"], ["-h"]):
+        print(f"usage: pyoci {name} [command options] {cmd.usage}\n\n{cmd.summary}")
+        return 0
+    opts, pos = parse_options(args, cmd.values, cmd.flags)
+    low, high = cmd.positionals
+    if not low <= len(pos) <= high:
+        want = f"{low}" if low == high else f"{low} to {high}"
+        raise UsageError(f"{name}: expected {want} argument(s) ({cmd.usage or 'none'}), "
+                         f"got {len(pos)}")
+    return cmd.run(g, opts, pos)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    g = Globals()
+    logger = None
+    try:
+        g, rest = parse_globals(argv)
+        from pyoci.log import Logger
+
+        logger = Logger(g.log, g.log_format)
+        return dispatch(g, rest)
+    except PyociError as e:
+        return _fail(e.message, logger, g.debug, e)
+    except KeyboardInterrupt:
+        return _fail("interrupted", logger, g.debug, None)
+    except OSError as e:
+        text = f"{e.filename}: {e.strerror}" if e.filename else str(e.strerror or e)
+        return _fail(text, logger, g.debug, e)
+    except Exception as e:  # noqa: BLE001 - no traceback without --debug
+        return _fail(f"internal error: {type(e).__name__}: {e}", logger, g.debug, e)
+
+
+def _fail(message: str, logger: object, debug: bool, exc: BaseException | None) -> int:
+    if debug and exc is not None:
+        import traceback
+
+        traceback.print_exception(exc)
+    print(f"pyoci: {message}", file=sys.stderr)
+    if logger is not None:
+        logger.error(message)  # type: ignore[attr-defined]
+    return 1

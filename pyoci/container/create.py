@@ -1,0 +1,194 @@
+"""``pyoci create``: everything but the user's program.
+
+Order matters for rollback: validation touches nothing on the host; after that
+each step that leaves something behind (state dir, cgroup, processes) pushes
+its undo onto a stack, and any failure unwinds the stack, so a failed create
+leaves no state dir, cgroup, mount, process or socket.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import socket
+from dataclasses import dataclass
+
+from pyoci import cgroups, syscalls
+from pyoci.config.load import load_config
+from pyoci.config.semantic import check_container_id
+from pyoci.container.state import (
+    CREATED,
+    EXEC_SOCKET,
+    ContainerDir,
+    ContainerState,
+    ProcessIdentity,
+    StateStore,
+    rfc3339_now,
+)
+from pyoci.errors import ConfigError, PyociError, UsageError
+from pyoci.namespaces import NamespacePlan
+from pyoci.process.console import connect_console_socket
+from pyoci.process.init import InitContext
+from pyoci.process.launcher import launch
+
+
+@dataclass
+class CreateOptions:
+    container_id: str
+    bundle: str = "."
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    systemd_cgroup: bool = False
+    rootless: bool = False
+    detached: bool = True
+    debug: bool = False
+
+
+def create(store: StateStore, opts: CreateOptions) -> ContainerState:
+    """Create the container and leave its init blocked until ``start``."""
+    check_container_id(opts.container_id)
+    bundle = os.path.abspath(opts.bundle)
+    config = load_config(bundle)
+    rootfs = _rootfs_path(config, bundle)
+    _check_terminal(config, opts)
+    syscalls.set_child_subreaper()
+    with contextlib.ExitStack() as undo:
+        namespaces = NamespacePlan.from_config(config)
+        undo.callback(namespaces.close)
+        cdir = store.create(opts.container_id)
+        undo.callback(cdir.close)
+        rollback = undo.enter_context(contextlib.ExitStack())
+        rollback.callback(cdir.remove)
+        state = _initial_state(opts, bundle, rootfs, config)
+        cdir.save(state)
+        cgroup = cgroups.manager_for_config(config, opts.container_id,
+                                            systemd=opts.systemd_cgroup)
+        cgroup.check_empty("linux.cgroupsPath")
+        rollback.callback(cgroup.destroy)
+        cgroup.create()
+        state.cgroup = cgroup.to_state()
+        ctx = _init_context(opts, bundle, config, namespaces, cdir, undo)
+        pid = launch(ctx, cgroup, rootless=opts.rootless)
+        rollback.callback(_kill, pid)
+        state.init = ProcessIdentity.of(pid)
+        state.status = CREATED
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, pid)
+        cdir.save(state)
+        rollback.pop_all()
+        return state
+    raise AssertionError("unreachable")
+
+
+def _rootfs_path(config: dict, bundle: str) -> str:
+    path = config["root"]["path"]
+    rootfs = os.path.normpath(os.path.join(bundle, path))
+    if not os.path.isdir(rootfs):
+        raise ConfigError(f"root.path: {rootfs}: no such directory")
+    return rootfs
+
+
+def _check_terminal(config: dict, opts: CreateOptions) -> None:
+    terminal = bool((config.get("process") or {}).get("terminal"))
+    if terminal and not opts.console_socket and opts.detached:
+        raise UsageError("process.terminal is true: --console-socket is required "
+                         "for a detached container")
+    if opts.console_socket and not terminal:
+        raise UsageError("--console-socket given but process.terminal is false")
+
+
+def _initial_state(opts: CreateOptions, bundle: str, rootfs: str, config: dict) -> ContainerState:
+    return ContainerState(
+        id=opts.container_id,
+        bundle=bundle,
+        rootfs=rootfs,
+        created=rfc3339_now(),
+        owner=_owner(),
+        creator=ProcessIdentity.of(os.getpid()),
+        annotations=dict(config.get("annotations") or {}),
+        systemd_cgroup=opts.systemd_cgroup,
+        rootless=opts.rootless,
+        config=config,
+    )
+
+
+def _owner() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _init_context(opts: CreateOptions, bundle: str, config: dict, namespaces: NamespacePlan,
+                  cdir: ContainerDir, undo: contextlib.ExitStack) -> InitContext:
+    listener = _exec_listener(cdir)
+    undo.callback(listener.close)
+    console = None
+    if opts.console_socket:
+        console = connect_console_socket(opts.console_socket)
+        undo.callback(console.close)
+    listen_fds = _listen_fds()
+    return InitContext(
+        container_id=opts.container_id,
+        bundle=bundle,
+        config=config,
+        namespaces=namespaces,
+        exec_listener=listener,
+        console_socket=console,
+        preserve_fds=opts.preserve_fds + listen_fds,
+        no_pivot=opts.no_pivot,
+        no_new_keyring=opts.no_new_keyring,
+        extra_env=[f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"] if listen_fds else [],
+        debug=opts.debug,
+    )
+
+
+def _exec_listener(cdir: ContainerDir) -> socket.socket:
+    """The socket the init blocks on until ``start`` connects to it."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(socket_path(cdir.path, cdir.fd))
+    sock.listen(1)
+    return sock
+
+
+def socket_path(directory: str, dirfd: int) -> str:
+    """A path to exec.sock short enough for sun_path (108 bytes) however deep --root is."""
+    path = os.path.join(directory, EXEC_SOCKET)
+    return path if len(path) < 100 else f"/proc/self/fd/{dirfd}/{EXEC_SOCKET}"
+
+
+def _listen_fds() -> int:
+    """Socket activation: LISTEN_FDS meant for us are passed on to the container."""
+    raw = os.environ.get("LISTEN_FDS", "")
+    if not raw.isdigit() or os.environ.get("LISTEN_PID", str(os.getpid())) != str(os.getpid()):
+        return 0
+    return int(raw)
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """The decimal pid, no newline, renamed into place so readers never see half."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        raise PyociError(f"--pid-file: {path}: {e.strerror}") from None
+
+
+def _kill(pid: int) -> None:
+    import signal
+
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass

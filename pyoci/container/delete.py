@@ -1,0 +1,93 @@
+"""``pyoci delete``: remove exactly what ``create`` made.
+
+That is the state directory (with the exec socket) and the cgroup directories
+``create`` recorded as its own. A running container is refused unless
+``--force``, which kills every process of the container and waits for the
+init to be gone first. ``--force`` on an id that does not exist succeeds: the
+containerd shim calls it after every exit.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+
+from pyoci.cgroups import manager_from_state
+from pyoci.container.state import (
+    CREATED,
+    CREATING,
+    STOPPED,
+    ContainerDir,
+    ContainerState,
+    ProcessIdentity,
+    StateStore,
+)
+from pyoci.errors import ContainerNotFound, PyociError, StatusError
+
+
+def delete(store: StateStore, container_id: str, *, force: bool) -> None:
+    try:
+        cdir = store.open(container_id)
+    except ContainerNotFound:
+        if force:
+            return
+        raise
+    with cdir:
+        try:
+            state = cdir.load()
+        except PyociError:
+            if not force:
+                raise
+            cdir.remove()  # unreadable state: nothing more is known to clean
+            return
+        status = state.current_status(cdir.path)
+        if status not in (STOPPED, CREATED, CREATING) and not force:
+            raise StatusError(f"cannot delete container {container_id} that is not stopped: "
+                              f"{status}")
+        destroy(cdir, state)
+
+
+def destroy(cdir: ContainerDir, state: ContainerState) -> None:
+    """Kill what is left, then remove the cgroup and the state directory."""
+    cgroup = manager_from_state(state.cgroup)
+    if cgroup.is_frozen():
+        from pyoci.cgroups import thaw
+
+        thaw(cgroup)
+    cgroup.kill_all(signal.SIGKILL)
+    stop_process(state.init)
+    stop_process(state.creator)
+    cgroup.destroy()
+    cdir.remove()
+
+
+def stop_process(ident: ProcessIdentity, timeout: float = 10.0) -> None:
+    """SIGKILL a process if it is still the one we recorded, and wait until it is gone."""
+    if ident.pid <= 0 or ident.pid == os.getpid():
+        return
+    try:
+        pidfd = os.pidfd_open(ident.pid)
+    except ProcessLookupError:
+        return
+    try:
+        if not ident.alive():
+            return
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        # A pidfd polls readable once the process has exited (zombie or reaped).
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(int(timeout * 1000)):
+            raise PyociError(f"process {ident.pid} did not exit after SIGKILL")
+        _reap_if_ours(ident.pid)
+    except ProcessLookupError:
+        pass
+    finally:
+        os.close(pidfd)
+
+
+def _reap_if_ours(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

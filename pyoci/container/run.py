@@ -1,0 +1,59 @@
+"""``pyoci run``: create and start in one go, then (unless ``--detach``) stay.
+
+In the foreground, pyoci is a child subreaper, so the container's init (a
+grandchild once stage 1 exits) is reparented to it: it waits for the init,
+forwards the signals it receives, exits with the init's status (128+signal if
+the init was killed) and then deletes the container, as ``runc run`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from pyoci.container.create import CreateOptions, create
+from pyoci.container.delete import destroy
+from pyoci.container.start import start
+from pyoci.container.state import StateStore
+
+_FORWARDED = (
+    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+    signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM,
+)
+
+
+def run(store: StateStore, opts: CreateOptions, *, detach: bool) -> int:
+    opts.detached = detach
+    state = create(store, opts)
+    init_pid = state.init.pid
+    if detach:
+        start(store, opts.container_id)
+        return 0
+    _forward_signals(init_pid)
+    try:
+        start(store, opts.container_id)
+        status = _wait_for(init_pid)
+    finally:
+        with store.open(opts.container_id) as cdir:
+            destroy(cdir, cdir.load())
+    return status
+
+
+def _forward_signals(pid: int) -> None:
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in _FORWARDED:
+        signal.signal(sig, forward)
+
+
+def _wait_for(init_pid: int) -> int:
+    """Reap every child (orphans of the container come to us too) until init exits."""
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == init_pid:
+            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
+                else 128 + os.WTERMSIG(status)

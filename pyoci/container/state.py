@@ -1,0 +1,246 @@
+"""The per-container state store under ``--root``.
+
+One directory per container holds ``state.json`` (written atomically through a
+temporary file and rename) and ``exec.sock``, the socket the container init
+waits on until ``start``. Every command that changes a container holds an
+``flock`` on its directory, so two commands never interleave their writes.
+The status the user sees is *derived* from the live process every time it is
+read (a recorded pid is trusted only while its start time still matches), so a
+container whose init died, even by ``kill -9`` behind pyoci's back, reads as
+``stopped`` and a recycled pid is never mistaken for the container.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+from pyoci import SPEC_VERSION
+from pyoci.errors import ContainerNotFound, PyociError
+
+STATE_FILE = "state.json"
+EXEC_SOCKET = "exec.sock"
+
+CREATING = "creating"
+CREATED = "created"
+RUNNING = "running"
+PAUSED = "paused"
+STOPPED = "stopped"
+
+
+def rfc3339_now() -> str:
+    """RFC 3339 UTC timestamp with nanoseconds, as runc writes ``created``."""
+    ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+@dataclass
+class ProcessIdentity:
+    """A pid plus its start time: together they name one process for good."""
+
+    pid: int = 0
+    start_time: int = 0
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessIdentity:
+        stat = read_proc_stat(pid)
+        return cls(pid, stat[1] if stat else 0)
+
+    def state(self) -> str | None:
+        """The kernel's one-letter state of this very process, or None if it is gone."""
+        if self.pid <= 0:
+            return None
+        stat = read_proc_stat(self.pid)
+        if stat is None or stat[1] != self.start_time:
+            return None
+        return stat[0]
+
+    def alive(self) -> bool:
+        """Running in any sense but zombie: a zombie has finished its work."""
+        st = self.state()
+        return st is not None and st not in ("Z", "X")
+
+
+def read_proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) from /proc/<pid>/stat."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    # The command name may contain spaces and parentheses: split after the last ')'.
+    fields = raw[raw.rfind(b")") + 2:].split()
+    return fields[0].decode(), int(fields[19])
+
+
+@dataclass
+class ContainerState:
+    """What pyoci remembers about a container between commands."""
+
+    id: str
+    bundle: str
+    rootfs: str
+    created: str = ""
+    owner: str = ""
+    status: str = CREATING
+    init: ProcessIdentity = field(default_factory=ProcessIdentity)
+    creator: ProcessIdentity = field(default_factory=ProcessIdentity)
+    annotations: dict[str, str] = field(default_factory=dict)
+    cgroup: dict = field(default_factory=dict)
+    systemd_cgroup: bool = False
+    rootless: bool = False
+    config: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, doc: dict) -> ContainerState:
+        doc = dict(doc)
+        doc["init"] = ProcessIdentity(**doc.get("init", {}))
+        doc["creator"] = ProcessIdentity(**doc.get("creator", {}))
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in doc.items() if k in known})
+
+    def current_status(self, directory: str) -> str:
+        """The status right now, from the live process rather than the file."""
+        if self.status == CREATING:
+            return CREATING if self.creator.alive() else STOPPED
+        if not self.init.alive():
+            return STOPPED
+        if self.status == CREATED and os.path.exists(os.path.join(directory, EXEC_SOCKET)):
+            return CREATED
+        if self.cgroup and _is_frozen(self.cgroup):
+            return PAUSED
+        return RUNNING
+
+    def public(self, status: str) -> dict:
+        """The state document of runtime.md (plus runc's rootfs/created/owner)."""
+        doc = {
+            "ociVersion": SPEC_VERSION,
+            "id": self.id,
+            "pid": self.init.pid if status not in (STOPPED, CREATING) else 0,
+            "status": status,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+        }
+        if self.annotations:
+            doc["annotations"] = self.annotations
+        return doc
+
+
+def _is_frozen(cgroup: dict) -> bool:
+    from pyoci.cgroups import is_frozen
+
+    return is_frozen(cgroup)
+
+
+class ContainerDir:
+    """An open, locked container directory; use as a context manager."""
+
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> ContainerDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def file(self, name: str) -> str:
+        return os.path.join(self.path, name)
+
+    def load(self) -> ContainerState:
+        try:
+            with open(self.file(STATE_FILE), "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            raise PyociError(f"{self.file(STATE_FILE)}: state file missing") from None
+        try:
+            return ContainerState.from_json(json.loads(raw))
+        except (ValueError, TypeError, AttributeError) as e:
+            raise PyociError(f"{self.file(STATE_FILE)}: corrupt state file: {e}") from None
+
+    def save(self, state: ContainerState) -> None:
+        """Write state.json so that a reader sees the old or the new file, never half."""
+        tmp = self.file(f".{STATE_FILE}.tmp")
+        data = json.dumps(asdict(state), separators=(",", ":")).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, self.file(STATE_FILE))
+
+    def remove(self) -> None:
+        """Remove the directory and everything in it (files only: create makes no subdirs)."""
+        for name in os.listdir(self.path):
+            try:
+                os.unlink(self.file(name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except FileNotFoundError:
+            pass
+
+
+class StateStore:
+    """The ``--root`` directory: one subdirectory per container."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def path(self, cid: str) -> str:
+        return os.path.join(self.root, cid)
+
+    def create(self, cid: str) -> ContainerDir:
+        """Claim a new id: mkdir is atomic, so of two racing creates exactly one wins."""
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
+        path = self.path(cid)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            raise PyociError(f'container with id "{cid}" already exists') from None
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return ContainerDir(path, fd)
+
+    def open(self, cid: str, *, lock: bool = True) -> ContainerDir:
+        """Open an existing container's directory, locked unless ``lock`` is False."""
+        path = self.path(cid)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ContainerNotFound(cid) from None
+        if lock:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # The holder before us may have deleted the container.
+            if _is_unlinked(fd):
+                os.close(fd)
+                raise ContainerNotFound(cid)
+        return ContainerDir(path, fd)
+
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
+
+
+def _is_unlinked(fd: int) -> bool:
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError as e:
+        return e.errno == errno.ENOENT

@@ -1,0 +1,179 @@
+"""What runs in the forked children: stage 1, then the container init.
+
+Stage 1 joins the namespaces given by path, unshares the user namespace and
+waits for the parent to write its id maps and cgroup membership; then it
+unshares the rest. A new pid or time namespace only applies to children, so
+stage 1 forks the init there and exits. The init builds the rootfs, becomes the
+configured process, reports CREATED, and blocks on the exec socket until
+``start`` connects; then it execs the user's program.
+
+Nothing here may return into the caller's code: every path ends in execve or
+``os._exit``, and every error is reported over the sync channel first.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+from pyoci import syscalls
+from pyoci.errors import PyociError
+from pyoci.namespaces import (
+    NamespacePlan,
+    bring_up_loopback,
+    join_namespaces,
+    write_time_offsets,
+)
+from pyoci.process import console, protocol
+from pyoci.process.protocol import Message
+from pyoci.process.setup import exec_process, finalize_process
+from pyoci.rootfs import apply_sysctl, prepare_rootfs
+
+
+@dataclass
+class InitContext:
+    """Everything the children need; fork hands it over without serialising."""
+
+    container_id: str
+    bundle: str
+    config: dict
+    namespaces: NamespacePlan
+    exec_listener: socket.socket | None = None
+    console_socket: socket.socket | None = None
+    preserve_fds: int = 0
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    extra_env: list[str] = field(default_factory=list)
+    debug: bool = False
+
+
+def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:
+    """Entry point of the forked stage-1 process."""
+    try:
+        _stage1(ctx, chan)
+    except BaseException as exc:  # noqa: BLE001 - every error must reach the parent
+        _report(chan, exc, ctx.debug)
+        os._exit(1)
+    os._exit(0)
+
+
+def _report(chan: socket.socket, exc: BaseException, debug: bool) -> None:
+    if isinstance(exc, PyociError):
+        text = exc.message
+    elif isinstance(exc, OSError):
+        text = f"{exc.strerror or exc}" if not exc.filename else f"{exc.filename}: {exc.strerror}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if debug:
+        text += " [" + _where(exc) + "]"
+    try:
+        protocol.send(chan, Message(protocol.ERROR, error=text))
+    except OSError:
+        pass
+
+
+def _where(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    frames = []
+    while tb is not None:
+        frames.append(f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}")
+        tb = tb.tb_next
+    return " < ".join(reversed(frames[-4:]))
+
+
+def _stage1(ctx: InitContext, chan: socket.socket) -> None:
+    # Non-dumpable before touching any container namespace: a container process
+    # must never be able to open /proc/<us>/exe, the host's interpreter.
+    syscalls.set_dumpable(False)
+    ns = ctx.namespaces
+    join_namespaces(ns)
+    if ns.new & syscalls.CLONE_NEWUSER:
+        syscalls.unshare(syscalls.CLONE_NEWUSER)
+    protocol.send(chan, Message(protocol.READY))
+    protocol.expect(chan, protocol.GO)
+    if ns.has("user"):
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    rest = ns.new & ~syscalls.CLONE_NEWUSER
+    if rest:
+        try:
+            syscalls.unshare(rest)
+        except OSError as e:
+            raise PyociError(f"linux.namespaces: unshare: {e.strerror}") from None
+    if ns.new & syscalls.CLONE_NEWTIME:
+        write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
+    if ns.has("pid") or ns.has("time"):
+        pid = os.fork()
+        if pid:
+            protocol.send(chan, Message(protocol.PID, pid=pid))
+            os._exit(0)
+    else:
+        protocol.send(chan, Message(protocol.PID, pid=os.getpid()))
+    _container_init(ctx, chan)
+
+
+def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
+    config = ctx.config
+    process = config.get("process") or {}
+    os.setsid()
+    if not ctx.no_new_keyring:
+        _join_session_keyring(ctx.container_id)
+    if ctx.namespaces.new & syscalls.CLONE_NEWNET:
+        bring_up_loopback()
+    prepare_rootfs(config, ctx.bundle, no_pivot=ctx.no_pivot, userns_fd=_userns_fd(ctx))
+    _set_names(config)
+    apply_sysctl(config.get("linux", {}).get("sysctl") or {})
+    if process.get("terminal") and ctx.console_socket is not None:
+        console.setup_console(ctx.console_socket, process.get("consoleSize"))
+        ctx.console_socket.close()
+    if ctx.extra_env:
+        process = dict(process, env=list(process.get("env", [])) + ctx.extra_env)
+    listener = ctx.exec_listener
+    keep = {chan.fileno()} | ({listener.fileno()} if listener else set())
+    plan = finalize_process(process, preserve_fds=ctx.preserve_fds, keep_fds=keep)
+    protocol.send(chan, Message(protocol.CREATED))
+    chan.close()
+    if listener is None:
+        exec_process(plan)
+    conn = _wait_for_start(listener)
+    try:
+        exec_process(plan)
+    except PyociError as e:
+        conn.sendall(e.message.encode())
+        os._exit(127)
+    os._exit(127)
+
+
+def _wait_for_start(listener: socket.socket) -> socket.socket:
+    """Block until ``start`` connects; the connection closes itself on exec."""
+    conn, _ = listener.accept()
+    listener.close()
+    conn.recv(1)
+    return conn
+
+
+def _set_names(config: dict) -> None:
+    if "hostname" in config and config["hostname"] != "":
+        syscalls.sethostname(config["hostname"])
+    if config.get("domainname"):
+        syscalls.setdomainname(config["domainname"])
+
+
+def _userns_fd(ctx: InitContext) -> int | None:
+    if not ctx.namespaces.has("user"):
+        return None
+    return os.open("/proc/self/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _join_session_keyring(container_id: str) -> None:
+    """A fresh session keyring keeps the container out of the caller's keys."""
+    try:
+        syscalls.join_session_keyring(f"_ses.{container_id}")
+    except OSError as e:
+        # Kernels without keyrings, or an LSM that forbids them: runc carries on too.
+        if e.errno not in (errno.ENOSYS, errno.EACCES, errno.EPERM):
+            raise
+

@@ -1,0 +1,66 @@
+"""The parent's half of the two-stage fork.
+
+The parent forks stage 1, and while that child waits it writes the uid/gid
+maps (only a process outside the new user namespace may) and puts the child in
+its cgroup, so that every later process of the container starts inside it.
+On any failure every forked process is killed and reaped before the error
+goes up, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from pyoci import syscalls
+from pyoci.cgroups import CgroupManager
+from pyoci.namespaces import write_id_maps
+from pyoci.process import protocol
+from pyoci.process.init import InitContext, run_child
+from pyoci.process.protocol import Message
+
+
+def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool) -> int:
+    """Fork the container and return its init's host pid once it is created."""
+    parent_end, child_end = protocol.channel_pair()
+    stage1 = os.fork()
+    if stage1 == 0:
+        parent_end.close()
+        run_child(ctx, child_end)
+    child_end.close()
+    init_pid = 0
+    try:
+        protocol.expect(parent_end, protocol.READY)
+        if ctx.namespaces.new & syscalls.CLONE_NEWUSER:
+            write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
+        cgroup.add(stage1)
+        protocol.send(parent_end, Message(protocol.GO))
+        init_pid = protocol.expect(parent_end, protocol.PID).pid
+        if init_pid != stage1:
+            _reap(stage1)
+        protocol.expect(parent_end, protocol.CREATED)
+    except BaseException:
+        for pid in (init_pid, stage1):
+            _kill_and_reap(pid)
+        raise
+    finally:
+        parent_end.close()
+    return init_pid
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _kill_and_reap(pid: int) -> None:
+    """The caller is a child subreaper, so even the init (a grandchild) is ours to reap."""
+    if pid <= 0:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _reap(pid)

@@ -1,0 +1,80 @@
+"""The parent/child sync protocol: one message type over one SEQPACKET socket.
+
+``create`` (the parent) and the processes it forks (stage 1, then the
+container init) take turns:
+
+    child  -> READY    it has joined or unshared its user namespace
+    parent -> GO       uid/gid maps written, cgroup joined: carry on
+    child  -> PID      the container init's host pid (after the pid-ns fork)
+    init   -> CREATED  the rootfs and process are ready; blocked until start
+    any    -> ERROR    what failed, with its context; the sender then exits
+
+A SEQPACKET socket keeps message boundaries, and its EOF tells the parent that
+every child end is closed, so a child that dies without a word is noticed.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+
+from pyoci.errors import PyociError
+
+READY = "ready"
+GO = "go"
+PID = "pid"
+CREATED = "created"
+ERROR = "error"
+
+_MAX_MESSAGE = 65536
+
+
+@dataclass
+class Message:
+    kind: str
+    pid: int = 0
+    error: str = ""
+
+    def encode(self) -> bytes:
+        doc: dict[str, object] = {"kind": self.kind}
+        if self.pid:
+            doc["pid"] = self.pid
+        if self.error:
+            doc["error"] = self.error
+        return json.dumps(doc).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Message:
+        doc = json.loads(raw)
+        return cls(doc["kind"], int(doc.get("pid", 0)), str(doc.get("error", "")))
+
+
+class ChannelClosed(PyociError):
+    """The other side closed the channel without saying why."""
+
+
+def channel_pair() -> tuple[socket.socket, socket.socket]:
+    """(parent end, child end); both close-on-exec, as Python makes them."""
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+
+def send(sock: socket.socket, msg: Message) -> None:
+    sock.send(msg.encode())
+
+
+def receive(sock: socket.socket) -> Message:
+    raw = sock.recv(_MAX_MESSAGE)
+    if not raw:
+        raise ChannelClosed("container init exited before it was ready")
+    return Message.decode(raw)
+
+
+def expect(sock: socket.socket, kind: str) -> Message:
+    """Receive the next message; an ERROR from the child becomes our error."""
+    msg = receive(sock)
+    if msg.kind == ERROR:
+        raise PyociError(msg.error)
+    if msg.kind != kind:
+        raise PyociError(f"sync protocol: expected {kind}, got {msg.kind}")
+    return msg
