@@ -1,0 +1,252 @@
+"""Schema validation of config.json, state and features documents.
+
+Validation is split in two steps on purpose: :func:`is_valid` answers "is the
+document valid?" (the hot path, taken by every ``create``/``run``) and
+:func:`explain` builds the one-line message only when it is not. A faster
+generated validator (e.g. fastjsonschema) can later replace the first step
+without touching the error messages.
+
+jsonschema costs ~120 ms to import, so it is imported inside the functions
+that need it, never at module level. The schemas in ``schemas/`` are loaded
+into a ``referencing`` registry: their ``$id``s live under an ``.invalid``
+host and nothing is ever fetched from the network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pyoci.errors import ConfigError
+
+# Document kind -> root schema file name.
+SCHEMA_FILES: dict[str, str] = {
+    "config": "config-schema.json",
+    "state": "state-schema.json",
+    "features": "features-schema.json",
+}
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAX_SHOWN = 40
+
+
+def schemas_dir() -> Path:
+    """Where the schema files are: ``$PYOCI_SCHEMAS`` or ``<repo>/schemas``."""
+    override = os.environ.get("PYOCI_SCHEMAS")
+    if override:
+        return Path(override)
+    return Path(__file__).resolve().parents[2] / "schemas"
+
+
+def schema_path(name: str) -> Path:
+    """Path of one schema file, e.g. ``schema_path("config-schema.json")``."""
+    return schemas_dir() / name
+
+
+def validate_config(doc: object, source: str = "config.json") -> None:
+    """Raise ConfigError naming the faulty field if ``doc`` breaks the config schema."""
+    _validate("config", doc, source)
+
+
+def validate_state(doc: object, source: str = "state.json") -> None:
+    """Raise ConfigError naming the faulty field if ``doc`` breaks the state schema."""
+    _validate("state", doc, source)
+
+
+def validate_features(doc: object, source: str = "features") -> None:
+    """Raise ConfigError naming the faulty field if ``doc`` breaks the features schema."""
+    _validate("features", doc, source)
+
+
+def _validate(kind: str, doc: object, source: str) -> None:
+    """Cheap yes/no first; build the message only on failure."""
+    if not is_valid(kind, doc):
+        raise ConfigError(explain(kind, doc, source))
+
+
+def is_valid(kind: str, doc: object) -> bool:
+    """The success-path check: replaceable by a faster validator later."""
+    return bool(_validator(kind).is_valid(doc))
+
+
+def explain(kind: str, doc: object, source: str) -> str:
+    """One line ``"<source>: <path>: <message>"`` for the most relevant error."""
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator(kind).iter_errors(doc), key=_relevance)
+    if error is None:
+        return f"{source}: valid"
+    path = format_path(error.absolute_path)
+    message = describe(error)
+    return f"{source}: {path}: {message}" if path else f"{source}: {message}"
+
+
+def _relevance(error: Any) -> tuple[int, bool]:
+    """Prefer the deepest error: that is where the user's mistake is.
+
+    "process.user.uid: expected uint32" helps more than a summary at an
+    ancestor; among equals, a concrete keyword beats anyOf/oneOf.
+    """
+    return (len(error.absolute_path), error.validator not in ("anyOf", "oneOf"))
+
+
+def format_path(parts: Any) -> str:
+    """Render a JSON path as ``linux.namespaces[1].type`` (odd keys quoted)."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _IDENT.match(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _shown(value: object) -> str:
+    """A short JSON rendering of a user value for messages."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _type_name(value: object) -> str:
+    """JSON type of a Python value, for "expected X, got Y" messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def describe(error: Any) -> str:
+    """Turn one jsonschema error into a short human message."""
+    handler = _DESCRIBERS.get(error.validator)
+    if handler is not None:
+        return str(handler(error))
+    return str(error.message).replace("\n", " ")
+
+
+def _describe_type(error: Any) -> str:
+    expected = error.validator_value
+    if isinstance(expected, list):
+        expected = " or ".join(expected)
+    instance = error.instance
+    if isinstance(instance, (dict, list)):
+        return f"expected {expected}, got {_type_name(instance)}"
+    return f"expected {expected}, got {_shown(instance)}"
+
+
+def _describe_required(error: Any) -> str:
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    missing = [k for k in error.validator_value if k not in instance]
+    name = missing[0] if missing else error.validator_value[0]
+    return f'missing required field "{name}"'
+
+
+def _describe_enum(error: Any) -> str:
+    choices = ", ".join(sorted(str(c) for c in error.validator_value))
+    return f"{_shown(error.instance)} is not one of {choices}"
+
+
+def _describe_range(error: Any) -> str:
+    schema = error.schema
+    title = schema.get("title")
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if title and low is not None and high is not None:
+        return f"expected {title} ({low} to {high}), got {_shown(error.instance)}"
+    if error.validator == "minimum":
+        return f"must be at least {low}, got {_shown(error.instance)}"
+    return f"must be at most {high}, got {_shown(error.instance)}"
+
+
+def _describe_pattern(error: Any) -> str:
+    title = error.schema.get("title")
+    wanted = title or f"a string matching {error.validator_value}"
+    return f"{_shown(error.instance)} is not {wanted}"
+
+
+def _describe_not(error: Any) -> str:
+    if isinstance(error.instance, str) and "\n" in error.instance:
+        return "must not contain a newline"
+    return f"{_shown(error.instance)} is not allowed here"
+
+
+def _describe_min_items(error: Any) -> str:
+    return f"must have at least {error.validator_value} item(s)"
+
+
+def _describe_property_names(error: Any) -> str:
+    return "keys must not be empty strings"
+
+
+_DESCRIBERS = {
+    "type": _describe_type,
+    "required": _describe_required,
+    "enum": _describe_enum,
+    "minimum": _describe_range,
+    "maximum": _describe_range,
+    "pattern": _describe_pattern,
+    "not": _describe_not,
+    "minItems": _describe_min_items,
+    "propertyNames": _describe_property_names,
+}
+
+
+@cache
+def _validator(kind: str) -> Any:
+    """A compiled draft-07 validator for one document kind, built once per process."""
+    from jsonschema import Draft7Validator, validators
+
+    registry = _registry()
+    root = _load_schema(SCHEMA_FILES[kind])
+    strict = validators.extend(Draft7Validator, type_checker=_strict_type_checker())
+    return strict(root, registry=registry)
+
+
+def _strict_type_checker() -> Any:
+    """Draft-07 calls 1.0 an integer; Go (runc) and our os.* calls do not."""
+    from jsonschema import Draft7Validator
+
+    def is_integer(_checker: Any, value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    return Draft7Validator.TYPE_CHECKER.redefine("integer", is_integer)
+
+
+def _load_schema(name: str) -> dict[str, Any]:
+    """Read one schema file; a missing or broken file is an installation error."""
+    path = schema_path(name)
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"schema {path}: cannot load: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"schema {path}: not a JSON object")
+    return loaded
+
+
+@cache
+def _registry() -> Any:
+    """All our schema files, by ``$id``: references resolve offline."""
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT7
+
+    resources = []
+    for path in sorted(schemas_dir().glob("*.json")):
+        contents = _load_schema(path.name)
+        resources.append(Resource.from_contents(contents, default_specification=DRAFT7))
+    return Registry().with_resources((r.id(), r) for r in resources if r.id())
