@@ -14,8 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
@@ -48,8 +47,7 @@ DEV_SYMLINKS = (
 )
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(NamedTuple):
     """A device node to provide; ``label`` names its config field in errors."""
 
     label: str

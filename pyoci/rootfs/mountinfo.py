@@ -8,13 +8,12 @@ can be tested on canned text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MOUNTINFO = "/proc/self/mountinfo"
 
 
-@dataclass(frozen=True)
-class MountEntry:
+class MountEntry(NamedTuple):
     """One mountinfo line; ``optional`` holds the propagation tags (shared:N...)."""
 
     mount_id: int

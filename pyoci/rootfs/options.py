@@ -10,7 +10,7 @@ options" table be tested without root.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pyoci import syscalls as sc
 
@@ -94,8 +94,7 @@ _REC_ATIME: dict[str, int] = {
 }
 
 
-@dataclass(frozen=True)
-class MountOptions:
+class MountOptions(NamedTuple):
     """A parsed ``options`` list.
 
     ``flags`` and ``clear`` are disjoint mount(2) flags; ``propagation`` holds
