@@ -231,7 +231,9 @@ def userns_with_maps(uid_map: str, gid_map: str) -> int:
     """Fork a child into a new user namespace, map it, and keep an fd to that namespace.
 
     The child only exists to own the namespace while we write its maps and open
-    /proc/<pid>/ns/user; the fd keeps the namespace alive after it exits.
+    its ns/user; the fd keeps the namespace alive after it exits. Init is
+    usually PID 1 of a new pid namespace while /proc is still the host's, so
+    the child reports its pid as that /proc knows it (the /proc/self link).
     """
     ready_r, ready_w = os.pipe()
     done_r, done_w = os.pipe()
@@ -242,7 +244,7 @@ def userns_with_maps(uid_map: str, gid_map: str) -> int:
             os.close(ready_r)
             os.close(done_w)
             sc.unshare(sc.CLONE_NEWUSER)
-            os.write(ready_w, b"1")
+            os.write(ready_w, os.readlink("/proc/self").encode())
             os.read(done_r, 1)
             status = 0
         finally:
@@ -250,19 +252,20 @@ def userns_with_maps(uid_map: str, gid_map: str) -> int:
     os.close(ready_w)
     os.close(done_r)
     try:
-        if os.read(ready_r, 1) != b"1":
+        proc_pid = os.read(ready_r, 32).decode()
+        if not proc_pid.isdigit():
             raise OSError(1, "user namespace helper failed")
-        _write_proc(pid, "uid_map", uid_map)
-        _write_proc(pid, "gid_map", gid_map)
-        return os.open("/proc/" + str(pid) + "/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        _write_proc(proc_pid, "uid_map", uid_map)
+        _write_proc(proc_pid, "gid_map", gid_map)
+        return os.open("/proc/" + proc_pid + "/ns/user", os.O_RDONLY | os.O_CLOEXEC)
     finally:
         os.close(done_w)
         os.close(ready_r)
         os.waitpid(pid, 0)
 
 
-def _write_proc(pid: int, name: str, text: str) -> None:
-    fd = os.open("/proc/" + str(pid) + "/" + name, os.O_WRONLY | os.O_CLOEXEC)
+def _write_proc(pid: str, name: str, text: str) -> None:
+    fd = os.open("/proc/" + pid + "/" + name, os.O_WRONLY | os.O_CLOEXEC)
     try:
         os.write(fd, text.encode())
     finally:

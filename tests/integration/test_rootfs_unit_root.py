@@ -439,3 +439,94 @@ def test_devices_in_user_namespace_are_bind_mounted(tmp_path: Path) -> None:
         assert "/dev/fuse" in got["mounts"] and got["fuse"]["minor"] == 229
     assert "ro" in got["mounts"]["/data"]["options"] and got["data"] == "hello"
     assert_host_clean(tmp_path)
+
+
+@needs_root
+def test_idmap_bind_with_mount_mappings(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    config = {"root": {"path": "rootfs"},
+              "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                         {"destination": "/data", "source": str(tmp_path / "hostdata"),
+                          "options": ["rbind", "idmap"],
+                          "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+                          "gidMappings": [{"containerID": 0, "hostID": 2000, "size": 10}]}]}
+
+    def body() -> dict[str, Any]:
+        prepare_rootfs(config, str(bundle))
+        st = os.stat("/data/hello.txt")
+        return {"uid": st.st_uid, "gid": st.st_gid, "mounts": mountinfo()}
+
+    report = run_isolated(body)
+    if "idmap" in report.get("error", "") and "Invalid argument" in report["error"]:
+        pytest.skip(f"filesystem of {tmp_path} does not support idmapped mounts")
+    assert "error" not in report, report["error"]
+    assert (report["ok"]["uid"], report["ok"]["gid"]) == (1000, 2000)
+    assert "idmapped" in report["ok"]["mounts"]["/data"]["options"]
+    assert os.stat(tmp_path / "hostdata" / "hello.txt").st_uid == 0
+    assert_host_clean(tmp_path)
+
+
+@needs_root
+def test_idmap_without_any_user_namespace_is_an_error(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    config = {"root": {"path": "rootfs"},
+              "mounts": [{"destination": "/data", "source": str(tmp_path / "hostdata"),
+                          "options": ["bind", "idmap"]}]}
+    report = run_isolated(lambda: prepare_rootfs(config, str(bundle)))
+    assert report.get("error") == ("mounts[0] (/data): idmap needs uidMappings/gidMappings"
+                                   " or a user namespace")
+
+
+@needs_root
+def test_cgroup_mount_in_cgroup_namespace(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    config = {"root": {"path": "rootfs"},
+              "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                         {"destination": "/sys/fs/cgroup", "type": "cgroup",
+                          "source": "cgroup", "options": ["nosuid", "noexec", "nodev"]}],
+              "linux": {"namespaces": [{"type": "cgroup"}]}}
+
+    def body() -> dict[str, Any]:
+        prepare_rootfs(config, str(bundle))
+        names = sorted(os.listdir("/sys/fs/cgroup"))
+        return {"names": names, "mounts": mountinfo(),
+                "procs": {n: os.path.exists(f"/sys/fs/cgroup/{n}/cgroup.procs")
+                          for n in names}}
+
+    flags = sc.CLONE_NEWNS | sc.CLONE_NEWPID | sc.CLONE_NEWCGROUP
+    got = run_isolated(body, flags=flags)["ok"]
+    top = got["mounts"]["/sys/fs/cgroup"]
+    assert "ro" not in top["options"]
+    if top["fstype"] == "cgroup2":
+        assert "cgroup.procs" in got["names"]  # v2-only host: one unified mount
+        return
+    assert got["names"]
+    for name in got["names"]:
+        sub = got["mounts"][f"/sys/fs/cgroup/{name}"]
+        assert sub["fstype"] in ("cgroup", "cgroup2") and got["procs"][name], name
+        assert {"nosuid", "nodev", "noexec"} <= set(sub["options"])
+    assert_host_clean(tmp_path)
+
+
+@needs_root
+def test_tmpcopyup_keeps_image_content(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path)
+    (bundle / "rootfs" / "etc" / "conf").write_text("from-image")
+    os.chmod(bundle / "rootfs" / "etc", 0o751)
+    config = {"root": {"path": "rootfs"},
+              "mounts": [{"destination": "/proc", "type": "proc", "source": "proc"},
+                         {"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                          "options": ["tmpcopyup", "nosuid"]}]}
+
+    def body() -> dict[str, Any]:
+        prepare_rootfs(config, str(bundle))
+        with open("/etc/new", "w") as f:
+            f.write("y")
+        return {"conf": open("/etc/conf").read(), "mounts": mountinfo(),
+                "mode": stat.S_IMODE(os.stat("/etc").st_mode)}
+
+    got = run_isolated(body)["ok"]
+    assert got["conf"] == "from-image" and got["mode"] == 0o751
+    assert got["mounts"]["/etc"]["fstype"] == "tmpfs"
+    assert not (bundle / "rootfs" / "etc" / "new").exists()
+    assert_host_clean(tmp_path)
