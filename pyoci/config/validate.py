@@ -80,7 +80,10 @@ def explain(kind: str, doc: object, source: str) -> str:
     error = best_match(_validator(kind).iter_errors(doc), key=_relevance)
     if error is None:
         return f"{source}: valid"
-    path = format_path(error.absolute_path)
+    parts = list(error.absolute_path)
+    if "propertyNames" in error.absolute_schema_path:
+        parts.append(error.instance)  # the offending key itself
+    path = format_path(parts)
     message = describe(error)
     return f"{source}: {path}: {message}" if path else f"{source}: {message}"
 
@@ -189,8 +192,10 @@ def _describe_min_items(error: Any) -> str:
     return f"must have at least {error.validator_value} item(s)"
 
 
-def _describe_property_names(error: Any) -> str:
-    return "keys must not be empty strings"
+def _describe_min_length(error: Any) -> str:
+    if "propertyNames" in error.absolute_schema_path:
+        return "keys must not be empty strings"
+    return "must not be empty"
 
 
 _DESCRIBERS = {
@@ -202,7 +207,7 @@ _DESCRIBERS = {
     "pattern": _describe_pattern,
     "not": _describe_not,
     "minItems": _describe_min_items,
-    "propertyNames": _describe_property_names,
+    "minLength": _describe_min_length,
 }
 
 
