@@ -47,7 +47,7 @@ HOOK_KINDS = (
 )
 IFNAMSIZ = 16  # includes the trailing NUL
 CONTAINER_ID_MAX = 1024
-_CONTAINER_ID = re.compile(r"^[\w+\-.]+$", re.ASCII)
+_CONTAINER_ID = re.compile(r"[\w+\-.]+", re.ASCII)  # used with fullmatch: "$" allows "\n"
 
 
 def _fail(path: str, message: str) -> ConfigError:
@@ -59,7 +59,7 @@ def check_container_id(cid: str) -> None:
     bounds = f"1 to {CONTAINER_ID_MAX} characters"
     if not cid or len(cid) > CONTAINER_ID_MAX:
         raise UsageError(f'invalid container id "{cid[:64]}": must be {bounds} long')
-    if cid in (".", "..") or not _CONTAINER_ID.match(cid):
+    if cid in (".", "..") or not _CONTAINER_ID.fullmatch(cid):
         raise UsageError(
             f'invalid container id "{cid}": use only ASCII letters, digits, "_", "+", "-" '
             f'and "." ({bounds}, not "." or "..")'
