@@ -108,7 +108,7 @@ def manager_for_config(config: dict, container_id: str, *, systemd: bool) -> Cgr
     normal = os.path.normpath("/" + path)
     if normal == "/" or ".." in path.split("/"):
         raise ConfigError(f"linux.cgroupsPath: {raw!r} is not a valid cgroup path")
-    return CgroupManager({h: mount + normal for h, mount in hierarchies().items()})
+    return CgroupManager({h: mount.rstrip("/") + normal for h, mount in hierarchies().items()})
 
 
 def manager_from_state(doc: dict) -> CgroupManager:

@@ -144,6 +144,7 @@ def _init_context(opts: CreateOptions, bundle: str, config: dict, namespaces: Na
         no_new_keyring=opts.no_new_keyring,
         extra_env=[f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"] if listen_fds else [],
         debug=opts.debug,
+        parent_fds=[cdir.fd],
     )
 
 

@@ -48,11 +48,15 @@ class InitContext:
     no_new_keyring: bool = False
     extra_env: list[str] = field(default_factory=list)
     debug: bool = False
+    # The parent's fds the children must not keep, e.g. the state dir's flock.
+    parent_fds: list[int] = field(default_factory=list)
 
 
 def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:
     """Entry point of the forked stage-1 process."""
     try:
+        for fd in ctx.parent_fds:
+            os.close(fd)
         _stage1(ctx, chan)
     except BaseException as exc:  # noqa: BLE001 - every error must reach the parent
         _report(chan, exc, ctx.debug)

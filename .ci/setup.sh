@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything pyoci needs on a fresh Debian 12 machine, idempotently:
+# Debian packages, the project's venv with pyoci in it, and the demo rootfs.
+# The README's commands and .ci/run call this; it is quick when all is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "pyoci's set-up and tests need root (they create real containers): run with sudo" >&2
+  exit 1
+fi
+
+packages=(python3 python3-venv python3-dev gcc libcap-dev libseccomp2 busybox-static runc)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get update -q >/dev/null
+    apt-get install -y -q "${missing[@]}" >/dev/null
+  }
+fi
+
+# The venv uses Debian's python3 (3.11): it exists on every Debian 12 machine,
+# unlike a pyenv shim, and starts fast.
+stamp=.venv/.pyoci-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setting up .venv"
+  [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+  echo "$want" > "$stamp"
+fi
+# Byte-compile once so that every pyoci start-up reads .pyc files.
+.venv/bin/python -m compileall -q pyoci >/dev/null
+
+bundles/busybox/build-rootfs.sh >/dev/null

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Set up pyoci (first run only) and run the whole test suite; extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+.ci/setup.sh
+exec .venv/bin/python -m pytest tests "$@"
