@@ -30,7 +30,7 @@ from pyoci.namespaces import (
 from pyoci.process import console, protocol
 from pyoci.process.protocol import Message
 from pyoci.process.setup import exec_process, finalize_process
-from pyoci.rootfs import apply_sysctl, prepare_rootfs
+from pyoci.rootfs import prepare_rootfs
 
 
 @dataclass
@@ -129,7 +129,6 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
         bring_up_loopback()
     prepare_rootfs(config, ctx.bundle, no_pivot=ctx.no_pivot, userns_fd=_userns_fd(ctx))
     _set_names(config)
-    apply_sysctl(config.get("linux", {}).get("sysctl") or {})
     if process.get("terminal") and ctx.console_socket is not None:
         console.setup_console(ctx.console_socket, process.get("consoleSize"))
         ctx.console_socket.close()
