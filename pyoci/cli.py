@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from pyoci import __version__
 from pyoci.errors import PyociError, UsageError
@@ -20,26 +18,30 @@ from pyoci.errors import PyociError, UsageError
 DEFAULT_ROOT = "/run/pyoci"
 
 
-@dataclass
 class Command:
     """One subcommand: its value options, boolean flags and positional arguments."""
 
-    run: Callable[[Globals, dict, list[str]], int]
-    values: dict[str, str] = field(default_factory=dict)
-    flags: dict[str, str] = field(default_factory=dict)
-    positionals: tuple[int, int] = (1, 1)
-    usage: str = "<container-id>"
-    summary: str = ""
+    def __init__(self, run, values: dict[str, str] | None = None,  # noqa: ANN001
+                 flags: dict[str, str] | None = None, positionals: tuple[int, int] = (1, 1),
+                 usage: str = "<container-id>", summary: str = "") -> None:
+        self.run = run
+        self.values = values or {}
+        self.flags = flags or {}
+        self.positionals = positionals
+        self.usage = usage
+        self.summary = summary
 
 
-@dataclass
 class Globals:
-    root: str = DEFAULT_ROOT
-    log: str | None = None
-    log_format: str = "text"
-    debug: bool = False
-    systemd_cgroup: bool = False
-    rootless: str = "auto"
+    """The global flags, which come before the command."""
+
+    def __init__(self) -> None:
+        self.root = DEFAULT_ROOT
+        self.log: str | None = None
+        self.log_format = "text"
+        self.debug = False
+        self.systemd_cgroup = False
+        self.rootless = "auto"
 
 
 _GLOBAL_VALUES = {"--root": "root", "--log": "log", "--log-format": "log_format",

@@ -11,7 +11,6 @@ import fcntl
 import os
 import socket
 import struct
-from dataclasses import dataclass, field
 
 from pyoci import syscalls
 from pyoci.errors import ConfigError, PyociError
@@ -34,12 +33,12 @@ _TYPE_BY_FLAG = {flag: name for name, flag in FLAGS.items()}
 _NS_GET_NSTYPE = 0xB703
 
 
-@dataclass
 class NamespacePlan:
     """The new namespaces (a CLONE_NEW* mask) and the open fds of those to join."""
 
-    new: int = 0
-    join: dict[str, int] = field(default_factory=dict)
+    def __init__(self, new: int = 0, join: dict[str, int] | None = None) -> None:
+        self.new = new
+        self.join = join or {}
 
     @classmethod
     def from_config(cls, config: dict) -> NamespacePlan:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from pyoci.config.semantic import check_config
 from pyoci.config.validate import validate_config
 from pyoci.errors import ConfigError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 CONFIG_NAME = "config.json"
 

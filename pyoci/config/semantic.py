@@ -9,10 +9,13 @@ and raises ConfigError with one line naming the field.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pyoci.config.validate import format_path
 from pyoci.errors import ConfigError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 SOURCE = "config.json"
 

@@ -12,7 +12,6 @@ import contextlib
 import os
 import pwd
 import socket
-from dataclasses import dataclass
 
 from pyoci import cgroups, syscalls
 from pyoci.config.load import load_config
@@ -33,19 +32,25 @@ from pyoci.process.init import InitContext
 from pyoci.process.launcher import launch
 
 
-@dataclass
 class CreateOptions:
-    container_id: str
-    bundle: str = "."
-    pid_file: str | None = None
-    console_socket: str | None = None
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
-    systemd_cgroup: bool = False
-    rootless: bool = False
-    detached: bool = True
-    debug: bool = False
+    """The arguments of ``create`` (and ``run``), as the CLI parsed them."""
+
+    def __init__(self, container_id: str, bundle: str = ".", pid_file: str | None = None,
+                 console_socket: str | None = None, no_pivot: bool = False,
+                 no_new_keyring: bool = False, preserve_fds: int = 0,
+                 systemd_cgroup: bool = False, rootless: bool = False,
+                 detached: bool = True, debug: bool = False) -> None:
+        self.container_id = container_id
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.systemd_cgroup = systemd_cgroup
+        self.rootless = rootless
+        self.detached = detached
+        self.debug = debug
 
 
 def create(store: StateStore, opts: CreateOptions) -> ContainerState:

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
 
 from pyoci import SPEC_VERSION
 from pyoci.errors import ContainerNotFound, PyociError
@@ -39,12 +38,17 @@ def rfc3339_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
 
 
-@dataclass
 class ProcessIdentity:
     """A pid plus its start time: together they name one process for good."""
 
-    pid: int = 0
-    start_time: int = 0
+    __slots__ = ("pid", "start_time")
+
+    def __init__(self, pid: int = 0, start_time: int = 0) -> None:
+        self.pid = pid
+        self.start_time = start_time
+
+    def to_json(self) -> dict:
+        return {"pid": self.pid, "start_time": self.start_time}
 
     @classmethod
     def of(cls, pid: int) -> ProcessIdentity:
@@ -78,31 +82,47 @@ def read_proc_stat(pid: int) -> tuple[str, int] | None:
     return fields[0].decode(), int(fields[19])
 
 
-@dataclass
 class ContainerState:
-    """What pyoci remembers about a container between commands."""
+    """What pyoci remembers about a container between commands.
 
-    id: str
-    bundle: str
-    rootfs: str
-    created: str = ""
-    owner: str = ""
-    status: str = CREATING
-    init: ProcessIdentity = field(default_factory=ProcessIdentity)
-    creator: ProcessIdentity = field(default_factory=ProcessIdentity)
-    annotations: dict[str, str] = field(default_factory=dict)
-    cgroup: dict = field(default_factory=dict)
-    systemd_cgroup: bool = False
-    rootless: bool = False
-    config: dict = field(default_factory=dict)
+    A plain class rather than a dataclass: importing dataclasses (and with it
+    inspect) costs several milliseconds on every command.
+    """
+
+    _PLAIN = ("id", "bundle", "rootfs", "created", "owner", "status", "annotations", "cgroup",
+              "systemd_cgroup", "rootless", "config")
+
+    def __init__(self, id: str, bundle: str, rootfs: str, created: str = "",  # noqa: A002
+                 owner: str = "", status: str = CREATING,
+                 init: ProcessIdentity | None = None, creator: ProcessIdentity | None = None,
+                 annotations: dict[str, str] | None = None, cgroup: dict | None = None,
+                 systemd_cgroup: bool = False, rootless: bool = False,
+                 config: dict | None = None) -> None:
+        self.id = id
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.owner = owner
+        self.status = status
+        self.init = init or ProcessIdentity()
+        self.creator = creator or ProcessIdentity()
+        self.annotations = annotations or {}
+        self.cgroup = cgroup or {}
+        self.systemd_cgroup = systemd_cgroup
+        self.rootless = rootless
+        self.config = config or {}
 
     @classmethod
     def from_json(cls, doc: dict) -> ContainerState:
-        doc = dict(doc)
-        doc["init"] = ProcessIdentity(**doc.get("init", {}))
-        doc["creator"] = ProcessIdentity(**doc.get("creator", {}))
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in doc.items() if k in known})
+        kwargs = {k: doc[k] for k in cls._PLAIN if k in doc}
+        return cls(init=ProcessIdentity(**doc.get("init", {})),
+                   creator=ProcessIdentity(**doc.get("creator", {})), **kwargs)
+
+    def to_json(self) -> dict:
+        doc = {k: getattr(self, k) for k in self._PLAIN}
+        doc["init"] = self.init.to_json()
+        doc["creator"] = self.creator.to_json()
+        return doc
 
     def current_status(self, directory: str) -> str:
         """The status right now, from the live process rather than the file."""
@@ -174,7 +194,7 @@ class ContainerDir:
     def save(self, state: ContainerState) -> None:
         """Write state.json so that a reader sees the old or the new file, never half."""
         tmp = self.file(f".{STATE_FILE}.tmp")
-        data = json.dumps(asdict(state), separators=(",", ":")).encode()
+        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, data)

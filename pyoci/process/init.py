@@ -16,8 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import socket
-from dataclasses import dataclass, field
-from typing import NoReturn
 
 from pyoci import syscalls
 from pyoci.errors import PyociError
@@ -32,24 +30,33 @@ from pyoci.process.protocol import Message
 from pyoci.process.setup import exec_process, finalize_process
 from pyoci.rootfs import prepare_rootfs
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import NoReturn
 
-@dataclass
+
 class InitContext:
     """Everything the children need; fork hands it over without serialising."""
 
-    container_id: str
-    bundle: str
-    config: dict
-    namespaces: NamespacePlan
-    exec_listener: socket.socket | None = None
-    console_socket: socket.socket | None = None
-    preserve_fds: int = 0
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    extra_env: list[str] = field(default_factory=list)
-    debug: bool = False
-    # The parent's fds the children must not keep, e.g. the state dir's flock.
-    parent_fds: list[int] = field(default_factory=list)
+    def __init__(self, container_id: str, bundle: str, config: dict,
+                 namespaces: NamespacePlan, *, exec_listener: socket.socket | None = None,
+                 console_socket: socket.socket | None = None, preserve_fds: int = 0,
+                 no_pivot: bool = False, no_new_keyring: bool = False,
+                 extra_env: list[str] | None = None, debug: bool = False,
+                 parent_fds: list[int] | None = None) -> None:
+        self.container_id = container_id
+        self.bundle = bundle
+        self.config = config
+        self.namespaces = namespaces
+        self.exec_listener = exec_listener
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.extra_env = extra_env or []
+        self.debug = debug
+        # The parent's fds the children must not keep, e.g. the state dir's flock.
+        self.parent_fds = parent_fds or []
 
 
 def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:

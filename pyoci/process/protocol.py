@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
 
 from pyoci.errors import PyociError
 
@@ -30,11 +29,20 @@ ERROR = "error"
 _MAX_MESSAGE = 65536
 
 
-@dataclass
 class Message:
-    kind: str
-    pid: int = 0
-    error: str = ""
+    __slots__ = ("kind", "pid", "error")
+
+    def __init__(self, kind: str, pid: int = 0, error: str = "") -> None:
+        self.kind = kind
+        self.pid = pid
+        self.error = error
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and \
+            (self.kind, self.pid, self.error) == (other.kind, other.pid, other.error)
+
+    def __repr__(self) -> str:
+        return f"Message({self.kind!r}, pid={self.pid}, error={self.error!r})"
 
     def encode(self) -> bytes:
         doc: dict[str, object] = {"kind": self.kind}

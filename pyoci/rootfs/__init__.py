@@ -10,7 +10,6 @@ even while formatting an error.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
@@ -27,6 +26,10 @@ from pyoci.rootfs.masking import apply_masks
 from pyoci.rootfs.mounts import apply_mounts, mount_flags_of
 from pyoci.rootfs.options import PROPAGATION
 from pyoci.rootfs.pivot import move_into, pivot_into
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 __all__ = ["prepare_rootfs", "apply_sysctl", "root_propagation"]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from typing import Any, NamedTuple
+from collections import namedtuple
 
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
@@ -25,6 +25,10 @@ from pyoci.rootfs.paths import (
     open_in_root,
     split_parent,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 _KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
@@ -47,17 +51,15 @@ DEV_SYMLINKS = (
 )
 
 
-class Device(NamedTuple):
+_DeviceFields = namedtuple(
+    "Device", "label path kind major minor mode uid gid",
+    defaults=(0, 0, 0o666, -1, -1,))
+
+
+class Device(_DeviceFields):
     """A device node to provide; ``label`` names its config field in errors."""
 
-    label: str
-    path: str
-    kind: int
-    major: int = 0
-    minor: int = 0
-    mode: int = 0o666
-    uid: int = -1
-    gid: int = -1
+    __slots__ = ()
 
 
 def in_user_namespace() -> bool:

@@ -8,23 +8,20 @@ can be tested on canned text.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 MOUNTINFO = "/proc/self/mountinfo"
 
 
-class MountEntry(NamedTuple):
+_MountEntryFields = namedtuple(
+    "MountEntry",
+    "mount_id parent_id root mount_point options optional fstype source super_options")
+
+
+class MountEntry(_MountEntryFields):
     """One mountinfo line; ``optional`` holds the propagation tags (shared:N...)."""
 
-    mount_id: int
-    parent_id: int
-    root: str
-    mount_point: str
-    options: tuple[str, ...]
-    optional: tuple[str, ...]
-    fstype: str
-    source: str
-    super_options: tuple[str, ...]
+    __slots__ = ()
 
     @property
     def shared(self) -> bool:

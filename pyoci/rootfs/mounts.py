@@ -13,7 +13,6 @@ import os
 import shutil
 import stat
 from collections.abc import Callable
-from typing import Any
 
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
@@ -25,6 +24,10 @@ from pyoci.rootfs.paths import (
     mkdir_all_in_root,
     open_in_root,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 _CGROUP_FLAGS = sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC

@@ -10,7 +10,7 @@ options" table be tested without root.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from pyoci import syscalls as sc
 
@@ -94,7 +94,12 @@ _REC_ATIME: dict[str, int] = {
 }
 
 
-class MountOptions(NamedTuple):
+_MountOptionsFields = namedtuple(
+    "MountOptions", "flags clear propagation attr_set attr_clr idmap ridmap tmpcopyup data",
+    defaults=(0, 0, (), 0, 0, False, False, False, ""))
+
+
+class MountOptions(_MountOptionsFields):
     """A parsed ``options`` list.
 
     ``flags`` and ``clear`` are disjoint mount(2) flags; ``propagation`` holds
@@ -103,15 +108,7 @@ class MountOptions(NamedTuple):
     the table does not know, comma-joined for mount(2)'s data argument.
     """
 
-    flags: int = 0
-    clear: int = 0
-    propagation: tuple[int, ...] = ()
-    attr_set: int = 0
-    attr_clr: int = 0
-    idmap: bool = False
-    ridmap: bool = False
-    tmpcopyup: bool = False
-    data: str = ""
+    __slots__ = ()
 
     @property
     def is_bind(self) -> bool:
