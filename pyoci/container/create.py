@@ -187,6 +187,8 @@ def write_pid_file(path: str, pid: int) -> None:
             os.close(fd)
         os.rename(tmp, path)
     except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise PyociError(f"--pid-file: {path}: {e.strerror}") from None
 
 
