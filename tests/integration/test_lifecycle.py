@@ -19,7 +19,6 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-
 from conftest import (
     PYOCI,
     ROOTFS,
@@ -31,7 +30,7 @@ from conftest import (
     official_validator,
 )
 
-pytestmark = needs_root
+pytestmark = [pytest.mark.root, needs_root]
 
 SLEEP = ("sleep", "1000")
 # An init that handles TERM (a pid-namespace init ignores unhandled signals).
@@ -87,7 +86,8 @@ def wait_status(pyoci: Pyoci, cid: str, want: str, timeout: float = 10.0) -> dic
     return poll(lambda: (s := pyoci.state(cid))["status"] == want and s, timeout)  # type: ignore[return-value]
 
 
-def create_started(pyoci: Pyoci, bundle: Bundle, args: tuple[str, ...] = TRAPPING) -> tuple[str, int]:
+def create_started(pyoci: Pyoci, bundle: Bundle,
+                   args: tuple[str, ...] = TRAPPING) -> tuple[str, int]:
     cid = new_id()
     bundle.with_args(*args)
     detached(pyoci, "create", "--bundle", str(bundle.path), cid)
