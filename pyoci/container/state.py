@@ -197,7 +197,9 @@ class ContainerDir:
         data = json.dumps(state.to_json(), separators=(",", ":")).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, data)
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(fd, view):]
         finally:
             os.close(fd)
         os.rename(tmp, self.file(STATE_FILE))
