@@ -115,8 +115,12 @@ class ContainerState:
     @classmethod
     def from_json(cls, doc: dict) -> ContainerState:
         kwargs = {k: doc[k] for k in cls._PLAIN if k in doc}
-        return cls(init=ProcessIdentity(**doc.get("init", {})),
-                   creator=ProcessIdentity(**doc.get("creator", {})), **kwargs)
+        init = ProcessIdentity(**doc.get("init", {}))
+        creator = ProcessIdentity(**doc.get("creator", {}))
+        for ident in (init, creator):  # a TypeError here reads as "corrupt state file"
+            if type(ident.pid) is not int or type(ident.start_time) is not int:
+                raise TypeError("init/creator: pid and start_time must be integers")
+        return cls(init=init, creator=creator, **kwargs)
 
     def to_json(self) -> dict:
         doc = {k: getattr(self, k) for k in self._PLAIN}
