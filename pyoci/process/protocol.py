@@ -49,7 +49,8 @@ class Message:
         if self.pid:
             doc["pid"] = self.pid
         if self.error:
-            doc["error"] = self.error
+            # Capped so the JSON (at most 12 bytes a character) fits one receive.
+            doc["error"] = self.error[:4096]
         return json.dumps(doc).encode()
 
     @classmethod
