@@ -25,6 +25,7 @@ from pyoci.rootfs.dev import (
 from pyoci.rootfs.masking import apply_masks
 from pyoci.rootfs.mounts import apply_mounts, mount_flags_of
 from pyoci.rootfs.options import PROPAGATION
+from pyoci.rootfs.paths import mkdir_all_in_root
 from pyoci.rootfs.pivot import move_into, pivot_into
 
 TYPE_CHECKING = False
@@ -97,6 +98,10 @@ def _populate(root_fd: int, config: dict[str, Any], bundle: str, userns_fd: int 
         create_dev_links(root_fd)
     if console_path:
         bind_console(root_fd, console_path)
+    cwd = (config.get("process") or {}).get("cwd")
+    if isinstance(cwd, str) and cwd.strip("/"):
+        # A missing cwd is created (0755, as root, before root.readonly) like runc does.
+        _mount_step("process.cwd", lambda: os.close(mkdir_all_in_root(root_fd, cwd)))
 
 
 def _remount_root_readonly() -> None:
