@@ -321,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
 
         logger = Logger(g.log, g.log_format)
         return dispatch(g, rest)
-    except PyociError as e:
-        return _fail(e.message, logger, g.debug, e)
+    except PyociError as e:  # a user-facing failure: no traceback, even with --debug
+        return _fail(e.message, logger, g.debug, None)
     except KeyboardInterrupt:
         return _fail("interrupted", logger, g.debug, None)
     except OSError as e:
