@@ -123,6 +123,17 @@ def _no_uts(cfg: dict) -> None:
     cfg["hostname"] = "pyoci-host"
 
 
+def _bad_uid_map(cfg: dict) -> None:
+    cfg["linux"]["namespaces"].append({"type": "user"})
+    cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 10},
+                                   {"containerID": 5, "hostID": 200000, "size": 10}]
+    cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 10}]
+
+
+def _unknown_mount_type(cfg: dict) -> None:
+    cfg["mounts"].append({"destination": "/mnt/pyoci-fs", "type": "nopefs", "source": "x"})
+
+
 def _rlimit_above_hard(cfg: dict) -> None:
     cfg["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1 << 20, "soft": 1 << 20}]
 
@@ -140,6 +151,16 @@ CONFIG_CASES: dict[str, tuple[Callable[[dict], None], tuple[str, ...]]] = {
                                ("/pyoci/no/such/program",)),
     "rlimit-above-hard": (_rlimit_above_hard, ("process.rlimits", "RLIMIT_NOFILE")),
     "relative-cwd": (_set("process.cwd", "tmp"), ("process.cwd",)),
+    "uid-map-overlap": (_bad_uid_map, ("linux.uidMappings",)),
+    "unknown-mount-type": (_unknown_mount_type, ("/mnt/pyoci-fs", "nopefs")),
+    "unknown-capability": (_set("process.capabilities.bounding", ["CAP_PYOCI_NOPE"]),
+                           ("process.capabilities.bounding", "CAP_PYOCI_NOPE")),
+    "rlimit-soft-above-hard": (_set("process.rlimits", [{"type": "RLIMIT_NOFILE", "hard": 10,
+                                                         "soft": 20}]),
+                               ("process.rlimits[0]",)),
+    "unknown-rlimit": (_set("process.rlimits", [{"type": "RLIMIT_PYOCI", "hard": 1,
+                                                 "soft": 1}]),
+                       ("process.rlimits[0]",)),
     "empty-args": (_set("process.args", []), ("process.args",)),
     "hostname-without-uts": (_no_uts, ("hostname",)),
     "missing-rootfs": (_set("root.path", "/nonexistent/pyoci-rootfs"), ("root.path",)),
@@ -481,3 +502,105 @@ def test_existing_cgroup_is_not_removed_on_failure(pyoci: Pyoci, bundle: Bundle)
             d.rmdir()
         for d in cgroup_dirs(parent):
             d.rmdir()
+
+
+def test_config_not_an_object(pyoci: Pyoci, bundle: Bundle) -> None:
+    (bundle.path / "config.json").write_text("[1, 2]")
+    cid = new_id()
+    line = fail_create(pyoci, cid, bundle=bundle)
+    assert "config.json" in line and "object" in line, line
+    check_left(pyoci, cid)
+
+
+def test_config_not_utf8(pyoci: Pyoci, bundle: Bundle) -> None:
+    (bundle.path / "config.json").write_bytes(b'{"ociVersion": "\xff"}')
+    cid = new_id()
+    line = fail_create(pyoci, cid, bundle=bundle)
+    assert "config.json" in line and "UTF-8" in line, line
+    check_left(pyoci, cid)
+
+
+def test_failure_with_deep_root(bundle: Bundle, tmp_path: Path) -> None:
+    """A --root too deep for sun_path: exec.sock goes through /proc/self/fd, and a
+    failed create still removes it with the rest."""
+    deep = tmp_path / ("d" * 120) / "state"
+    runner = Pyoci(deep)
+    bundle.edit(_set("process.args", ["pyoci-no-such-program"]))
+    cid = new_id()
+    try:
+        line = fail_create(runner, cid, bundle=bundle)
+        assert "executable file not found" in line, line
+        check_left(runner, cid)
+    finally:
+        for leftover in runner.ids():
+            runner("delete", "--force", leftover, check=False)
+        reap_children()
+
+
+@pytest.mark.parametrize("drop_pid_ns", [False, True], ids=["pid-ns", "no-pid-ns"])
+def test_pid_file_failure_without_pid_namespace(pyoci: Pyoci, bundle: Bundle, tmp_path: Path,
+                                                drop_pid_ns: bool) -> None:
+    """Without a pid namespace the init is create's direct child; rolled back all the same."""
+    def edit(cfg: dict) -> None:
+        cfg["process"]["args"] = ["sleep", "1000"]
+        if drop_pid_ns:
+            cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"]
+                                          if n["type"] != "pid"]
+    bundle.edit(edit)
+    cid = new_id()
+    line = fail_create(pyoci, cid, "--pid-file", str(tmp_path / "nodir" / "pid"), bundle=bundle)
+    assert "--pid-file" in line, line
+    check_left(pyoci, cid)
+
+
+def _syscall_of(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text()
+    except OSError:
+        return ""
+
+
+def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    """SIGINT while the init already exists: everything is undone, one line printed.
+
+    A FIFO where the pid file's temporary goes makes create block at its very last
+    step, once the container init is waiting for start.
+    """
+    import signal
+    import time
+
+    bundle.with_args("sleep", "1000")
+    cid = new_id()
+    pid_dir = tmp_path / "pids"
+    pid_dir.mkdir()
+    os.mkfifo(pid_dir / ".pid.tmp")
+    reap_children()
+    before = children()
+    proc = subprocess.Popen([*PYOCI, "--root", str(pyoci.root), "create", "--bundle",
+                             str(bundle.path), "--pid-file", str(pid_dir / "pid"), cid],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        # openat (257 on x86_64, 56 on aarch64) of the FIFO blocks until a reader comes.
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _syscall_of(proc.pid).split(" ")[0] in ("257", "56") and \
+                    (pyoci.root / cid / "exec.sock").exists():
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert len(processes_with(cid)) >= 2  # create and the container init
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.decode()
+    assert proc.returncode != 0
+    assert "Traceback" not in text
+    assert len(text.strip().splitlines()) == 1, text
+    reap_children()
+    assert children() == before
+    check_left(pyoci, cid)
+    assert sorted(p.name for p in pid_dir.iterdir()) == [".pid.tmp"]
