@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from uuid import uuid4
@@ -184,10 +185,10 @@ def test_bad_config(pyoci: Pyoci, bundle: Bundle, case: str) -> None:
 
 def test_missing_mount_source_names_the_mount(pyoci: Pyoci, bundle: Bundle) -> None:
     bundle.edit(_add_mount)
-    index = len(bundle.config["mounts"])
+    index = len(bundle.config["mounts"]) - 1
     cid = new_id()
     line = fail_create(pyoci, cid, bundle=bundle)
-    assert f"mounts[{index}]" in line or "/mnt/pyoci-missing" in line, line
+    assert f"mounts[{index}]" in line and "/mnt/pyoci-missing" in line, line
     assert "/nonexistent/pyoci-source" in line or "no such" in line.lower(), line
     check_left(pyoci, cid)
 
@@ -567,7 +568,6 @@ def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: P
     step, once the container init is waiting for start.
     """
     import signal
-    import time
 
     bundle.with_args("sleep", "1000")
     cid = new_id()
@@ -604,3 +604,32 @@ def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: P
     assert children() == before
     check_left(pyoci, cid)
     assert sorted(p.name for p in pid_dir.iterdir()) == [".pid.tmp"]
+
+
+def test_cgroup_with_processes_is_refused(pyoci: Pyoci, bundle: Bundle) -> None:
+    """A cgroupsPath other processes already use: refused, and that cgroup is untouched."""
+    name = f"pyoci-busy-{uuid4().hex[:6]}"
+    busy = CGROUP_ROOT / "pids" / name
+    if not busy.parent.is_dir():
+        pytest.skip("no pids v1 hierarchy")
+    busy.mkdir()
+    sleeper = subprocess.Popen(["sleep", "1000"])
+    try:
+        (busy / "cgroup.procs").write_text(str(sleeper.pid))
+        bundle.edit(_set("linux.cgroupsPath", f"/{name}"))
+        cid = new_id()
+        line = fail_create(pyoci, cid, bundle=bundle)
+        assert "linux.cgroupsPath" in line, line
+        assert busy.is_dir()
+        assert (busy / "cgroup.procs").read_text().split() == [str(sleeper.pid)]
+        assert [d for d in cgroup_dirs(name) if d != busy] == []
+        check_left(pyoci, cid)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        for _ in range(100):
+            try:
+                busy.rmdir()
+                break
+            except OSError:
+                time.sleep(0.01)
