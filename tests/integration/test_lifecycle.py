@@ -486,3 +486,59 @@ def test_parallel_creates(pyoci: Pyoci, bundle: Bundle) -> None:
     assert [p.returncode for p in deleted] == [0] * 10
     for cid in ids:
         assert_nothing_left(pyoci, cid)
+
+
+# --- odds and ends -----------------------------------------------------------------
+
+
+def test_run_passes_stdin_through(pyoci: Pyoci, bundle: Bundle) -> None:
+    cid = new_id()
+    bundle.with_args("sh", "-c", "tr a-z A-Z; exit 4")
+    proc = pyoci("run", "--bundle", str(bundle.path), cid, input=b"hello stdin\n", check=False)
+    assert proc.returncode == 4
+    assert proc.stdout == b"HELLO STDIN\n"
+    assert_nothing_left(pyoci, cid)
+
+
+def test_relative_pid_file(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    cid = new_id()
+    bundle.with_args(*SLEEP)
+    detached(pyoci, "create", "--bundle", str(bundle.path), "--pid-file", "rel.pid", cid,
+             cwd=tmp_path)
+    assert (tmp_path / "rel.pid").read_text() == str(pyoci.state(cid)["pid"])
+    force_delete(pyoci, cid)
+
+
+def test_kill_created_container(pyoci: Pyoci, bundle: Bundle) -> None:
+    cid = new_id()
+    bundle.with_args("sh", "-c", "echo should-not-run")
+    detached(pyoci, "create", "--bundle", str(bundle.path), cid)
+    pid = pyoci.state(cid)["pid"]
+    pyoci("kill", cid, "KILL")
+    state = wait_status(pyoci, cid, "stopped")
+    assert state["pid"] == 0
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    refused = pyoci("start", cid, check=False)
+    assert refused.returncode != 0
+    pyoci("delete", cid)
+    assert_nothing_left(pyoci, cid)
+
+
+def test_parallel_creates_of_one_id(pyoci: Pyoci, bundle: Bundle) -> None:
+    bundle.with_args(*SLEEP)
+    cid = new_id()
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(
+            lambda _: detached(pyoci, "create", "--bundle", str(bundle.path), cid, check=False),
+            range(6)))
+    codes = sorted(p.returncode for p in results)
+    assert codes.count(0) == 1, [(p.returncode, p.stderr) for p in results]
+    for proc in results:
+        if proc.returncode:
+            assert b"already exists" in proc.stderr, proc.stderr
+    state = pyoci.state(cid)
+    assert state["status"] == "created" and alive(state["pid"])
+    pyoci("start", cid)
+    assert status_of(pyoci, cid) == "running"
+    force_delete(pyoci, cid)
