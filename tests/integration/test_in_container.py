@@ -233,6 +233,19 @@ def test_missing_cwd_is_created(pyoci: Pyoci, bundle: Bundle) -> None:
     assert (root / "work" / "a" / "b").is_dir()
 
 
+def test_oom_score_adj(pyoci: Pyoci, bundle: Bundle) -> None:
+    out = inside(pyoci, bundle, "cat /proc/self/oom_score_adj",
+                 lambda c: c["process"].update(oomScoreAdj=123))
+    assert out == "123\n"
+
+
+def test_cgroup_namespace_root(pyoci: Pyoci, bundle: Bundle) -> None:
+    out = inside(pyoci, bundle, "cat /proc/self/cgroup; readlink /proc/self/ns/cgroup")
+    lines = out.splitlines()
+    assert lines[-1] != os.readlink("/proc/self/ns/cgroup")
+    assert all(line.rsplit(":", 1)[1] == "/" for line in lines[:-1]), out
+
+
 # --- mounts ---------------------------------------------------------------------
 
 
@@ -486,14 +499,18 @@ def test_listen_fds(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
 # --- the console socket ----------------------------------------------------------
 
 
-def test_console_socket(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [None, {"height": 40, "width": 123}])
+def test_console_socket(pyoci: Pyoci, bundle: Bundle, tmp_path: Path,
+                        size: dict | None) -> None:
     path = tmp_path / "console.sock"
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(str(path))
     listener.listen(1)
     listener.settimeout(30)
     bundle.edit(lambda c: c["process"].update(
-        terminal=True, args=["sh", "-c", "tty; readlink /proc/self/fd/0; echo done-$$"]))
+        terminal=True, args=["sh", "-c", "tty; readlink /proc/self/fd/0; stty size; "
+                             "ls /dev/console >/dev/null && echo console; echo done-$$"],
+        **({"consoleSize": size} if size else {})))
     cid = new_id()
     received: dict[str, object] = {}
 
@@ -533,6 +550,9 @@ def test_console_socket(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
         lines = text.splitlines()
         assert lines[0].startswith("/dev/pts/") or lines[0] == "/dev/console", text
         assert lines[1].startswith("/dev/pts/") or lines[1] == "/dev/console", text
+        if size:  # busybox stty fails on a 0x0 window, the default
+            assert lines[2] == f"{size['height']} {size['width']}", text
+        assert "console" in lines, text
         assert "done-1" in text
     finally:
         listener.close()
