@@ -423,6 +423,41 @@ def test_join_namespaces_by_path(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -
     assert_nothing_left(pyoci, first)
 
 
+def test_join_user_and_pid_namespaces(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    first = new_id()
+    a = Bundle(tmp_path / "a").write()
+
+    def edit_a(c: dict) -> None:
+        c["process"]["args"] = ["sleep", "1000"]
+        c["linux"]["namespaces"].append({"type": "user"})
+        c["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        c["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+
+    a.edit(edit_a)
+    _detached(pyoci, "create", "--bundle", str(a.path), first)
+    pid = pyoci.state(first)["pid"]
+    pyoci("start", first)
+
+    def edit_b(c: dict) -> None:
+        c["linux"]["namespaces"] = [
+            ns for ns in c["linux"]["namespaces"] if ns["type"] != "pid"] + [
+            {"type": "pid", "path": f"/proc/{pid}/ns/pid"},
+            {"type": "user", "path": f"/proc/{pid}/ns/user"}]
+
+    out = inside(pyoci, bundle, "echo $$; cat /proc/self/uid_map; "
+                 "tr '\\0' ' ' < /proc/1/cmdline; echo; "
+                 "for n in user pid; do readlink /proc/self/ns/$n; done", edit_b)
+    lines = out.splitlines()
+    assert lines[0] != "1"
+    assert lines[1].split() == ["0", "100000", "65536"]
+    assert lines[2].strip() == "sleep 1000"  # pid 1 here is container A's init
+    assert lines[3] == os.readlink(f"/proc/{pid}/ns/user")
+    assert lines[4] == os.readlink(f"/proc/{pid}/ns/pid")
+    assert pyoci.state(first)["status"] == "running"
+    pyoci("delete", "--force", first)
+    assert_nothing_left(pyoci, first)
+
+
 def test_no_pivot(pyoci: Pyoci, bundle: Bundle) -> None:
     root = private_rootfs(bundle)
     (root / "no-pivot-marker").write_text("here\n")

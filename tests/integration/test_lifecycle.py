@@ -542,3 +542,24 @@ def test_parallel_creates_of_one_id(pyoci: Pyoci, bundle: Bundle) -> None:
     pyoci("start", cid)
     assert status_of(pyoci, cid) == "running"
     force_delete(pyoci, cid)
+
+
+def test_without_pid_namespace_delete_kills_leftovers(pyoci: Pyoci, bundle: Bundle) -> None:
+    """With the host pid namespace, the init's children outlive it: delete kills them."""
+    cid = new_id()
+    bundle.edit(lambda c: (
+        c["process"].update(args=["sh", "-c", "sleep 1000 & sleep 1001 & exit 0"]),
+        c["linux"].update(namespaces=[ns for ns in c["linux"]["namespaces"]
+                                      if ns["type"] != "pid"])))
+    detached(pyoci, "create", "--bundle", str(bundle.path), cid)
+    pid = pyoci.state(cid)["pid"]
+    assert status_line(pid, "NSpid").split() == [str(pid)]
+    pyoci("start", cid)
+    wait_status(pyoci, cid, "stopped")
+    poll(lambda: len(cgroup_procs(cid)) == 2)
+    leftovers = cgroup_procs(cid)
+    assert all(alive(p) for p in leftovers)
+    pyoci("delete", cid)
+    for p in leftovers:
+        poll(lambda p=p: not alive(p))
+    assert_nothing_left(pyoci, cid)
