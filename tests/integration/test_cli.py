@@ -248,3 +248,21 @@ def test_debug_traceback_only_for_internal_errors(tmp_path: Path) -> None:
     assert debug.returncode != 0
     assert b"Traceback" in debug.stderr
     assert debug.stderr.splitlines()[-1].startswith(b"pyoci: ")
+
+
+@pytest.mark.root
+@needs_root
+def test_log_json_on_create_failure(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    log = tmp_path / "log.json"
+    bundle.with_args("pyoci-no-such-binary")
+    cid = new_id()
+    proc = pyoci("create", "--bundle", str(bundle.path), cid, check=False,
+                 stdin=subprocess.DEVNULL, global_args=("--log", str(log), "--log-format", "json"))
+    err = assert_one_line_failure(proc)
+    assert "pyoci-no-such-binary" in err
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1
+    entry = json.loads(lines[0])
+    assert entry["level"] == "error" and "pyoci-no-such-binary" in entry["msg"]
+    assert RFC3339.match(entry["time"])
+    assert_nothing_left(pyoci, cid)

@@ -563,3 +563,26 @@ def test_without_pid_namespace_delete_kills_leftovers(pyoci: Pyoci, bundle: Bund
     for p in leftovers:
         poll(lambda p=p: not alive(p))
     assert_nothing_left(pyoci, cid)
+
+
+def test_run_forwards_signals(pyoci: Pyoci, bundle: Bundle) -> None:
+    cid = new_id()
+    bundle.with_args(*TRAPPING)
+    child = subprocess.Popen([*PYOCI, "--root", str(pyoci.root), "run", "--bundle",
+                              str(bundle.path), cid], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def trapping() -> bool:
+            if not (pyoci.root / cid / "state.json").exists():
+                return False
+            state = json.loads(pyoci("state", cid, check=False).stdout or b"{}")
+            return state.get("status") == "running" and handles(state["pid"], signal.SIGTERM)
+
+        poll(trapping)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=10) == 3
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert_nothing_left(pyoci, cid)
