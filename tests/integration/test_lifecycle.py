@@ -586,3 +586,23 @@ def test_run_forwards_signals(pyoci: Pyoci, bundle: Bundle) -> None:
             child.kill()
             child.wait()
     assert_nothing_left(pyoci, cid)
+
+
+def test_run_detach_pid_file_and_stdio(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    cid = new_id()
+    bundle.with_args("sh", "-c", "echo to-stdout; echo to-stderr >&2")
+    pidfile = tmp_path / "pid"
+    out, err = tmp_path / "out", tmp_path / "err"
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = subprocess.run([*PYOCI, "--root", str(pyoci.root), "run", "-d", "--pid-file",
+                               str(pidfile), "--bundle", str(bundle.path), cid],
+                              stdin=subprocess.DEVNULL, stdout=o, stderr=e, timeout=60)
+    assert proc.returncode == 0, err.read_text()
+    assert int(pidfile.read_text()) > 0
+    state = wait_status(pyoci, cid, "stopped")
+    assert state["pid"] == 0
+    # The detached container's stdio is the one run was given.
+    assert out.read_text() == "to-stdout\n"
+    assert err.read_text() == "to-stderr\n"
+    pyoci("delete", cid)
+    assert_nothing_left(pyoci, cid)
