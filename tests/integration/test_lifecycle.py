@@ -156,7 +156,7 @@ def test_create_state_pidfile_and_schema(pyoci: Pyoci, bundle: Bundle, tmp_path:
 
 
 def test_args_run_only_after_start_then_stopped(pyoci: Pyoci, bundle: Bundle,
-                                                tmp_path: Path) -> None:
+                                                tmp_path: Path, spec_dir: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
     cid = new_id()
@@ -176,6 +176,7 @@ def test_args_run_only_after_start_then_stopped(pyoci: Pyoci, bundle: Bundle,
     state = wait_status(pyoci, cid, "stopped")
     assert state["pid"] == 0
     assert not alive(pid)
+    assert list(official_validator(spec_dir, "state-schema.json").iter_errors(state)) == []
 
     again = pyoci("start", cid, check=False)
     assert again.returncode != 0
@@ -185,9 +186,11 @@ def test_args_run_only_after_start_then_stopped(pyoci: Pyoci, bundle: Bundle,
     assert_nothing_left(pyoci, cid)
 
 
-def test_start_twice_fails(pyoci: Pyoci, bundle: Bundle) -> None:
+def test_start_twice_fails(pyoci: Pyoci, bundle: Bundle, spec_dir: Path) -> None:
     cid, pid = create_started(pyoci, bundle, SLEEP)
-    assert status_of(pyoci, cid) == "running"
+    state = pyoci.state(cid)
+    assert state["status"] == "running" and state["pid"] == pid
+    assert list(official_validator(spec_dir, "state-schema.json").iter_errors(state)) == []
     second = pyoci("start", cid, check=False)
     assert second.returncode != 0
     assert second.stderr.count(b"\n") == 1
