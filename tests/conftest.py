@@ -80,7 +80,7 @@ def pyoci(tmp_path: Path) -> Iterator[Pyoci]:
     runner = Pyoci(tmp_path / "state")
     yield runner
     for cid in runner.ids():
-        runner("delete", "--force", cid, check=False)
+        runner("delete", "--force", "--", cid, check=False)
     reap_children()
     assert runner.ids() == [], f"state dirs left behind: {runner.ids()}"
 
