@@ -8,7 +8,6 @@ leaves no state dir, cgroup, mount, process or socket.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
 import socket
@@ -61,32 +60,58 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     rootfs = _rootfs_path(config, bundle)
     _check_terminal(config, opts)
     syscalls.set_child_subreaper()
-    with contextlib.ExitStack() as undo:
+    cleanup = UndoStack()   # runs whatever happens: closes what create opened
+    rollback = UndoStack()  # runs only on failure: removes what create made
+    try:
         namespaces = NamespacePlan.from_config(config)
-        undo.callback(namespaces.close)
+        cleanup.push(namespaces.close)
         cdir = store.create(opts.container_id)
-        undo.callback(cdir.close)
-        rollback = undo.enter_context(contextlib.ExitStack())
-        rollback.callback(cdir.remove)
+        cleanup.push(cdir.close)
+        rollback.push(cdir.remove)
         state = _initial_state(opts, bundle, rootfs, config)
         cdir.save(state)
         cgroup = cgroups.manager_for_config(config, opts.container_id,
                                             systemd=opts.systemd_cgroup)
         cgroup.check_empty("linux.cgroupsPath")
-        rollback.callback(cgroup.destroy)
+        rollback.push(cgroup.destroy)
         cgroup.create()
         state.cgroup = cgroup.to_state()
-        ctx = _init_context(opts, bundle, config, namespaces, cdir, undo)
+        ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup)
         pid = launch(ctx, cgroup, rootless=opts.rootless)
-        rollback.callback(_kill, pid)
+        rollback.push(_kill, pid)
         state.init = ProcessIdentity.of(pid)
         state.status = CREATED
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
         cdir.save(state)
-        rollback.pop_all()
         return state
-    raise AssertionError("unreachable")
+    except BaseException:
+        rollback.unwind()
+        raise
+    finally:
+        cleanup.unwind()
+
+
+class UndoStack:
+    """Callbacks run last-in, first-out (contextlib.ExitStack costs an import).
+
+    A failing callback does not stop the others, and never hides the error
+    that made create roll back.
+    """
+
+    def __init__(self) -> None:
+        self._steps: list[tuple] = []
+
+    def push(self, fn, *args: object) -> None:  # noqa: ANN001
+        self._steps.append((fn, args))
+
+    def unwind(self) -> None:
+        while self._steps:
+            fn, args = self._steps.pop()
+            try:
+                fn(*args)
+            except Exception:  # noqa: BLE001, S110 - best effort; the first error wins
+                pass
 
 
 def _rootfs_path(config: dict, bundle: str) -> str:
@@ -129,13 +154,13 @@ def _owner() -> str:
 
 
 def _init_context(opts: CreateOptions, bundle: str, config: dict, namespaces: NamespacePlan,
-                  cdir: ContainerDir, undo: contextlib.ExitStack) -> InitContext:
+                  cdir: ContainerDir, cleanup: UndoStack) -> InitContext:
     listener = _exec_listener(cdir)
-    undo.callback(listener.close)
+    cleanup.push(listener.close)
     console = None
     if opts.console_socket:
         console = connect_console_socket(opts.console_socket)
-        undo.callback(console.close)
+        cleanup.push(console.close)
     listen_fds = _listen_fds()
     return InitContext(
         container_id=opts.container_id,
@@ -187,8 +212,10 @@ def write_pid_file(path: str, pid: int) -> None:
             os.close(fd)
         os.rename(tmp, path)
     except OSError as e:
-        with contextlib.suppress(OSError):
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
         raise PyociError(f"--pid-file: {path}: {e.strerror}") from None
 
 

@@ -35,10 +35,18 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool) -> int:
             write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
         cgroup.add(stage1)
         protocol.send(parent_end, Message(protocol.GO))
-        init_pid = protocol.expect(parent_end, protocol.PID).pid
-        if init_pid != stage1:
-            _reap(stage1)
-        protocol.expect(parent_end, protocol.CREATED)
+        created = False
+        while not (init_pid and created):
+            # stage 1 reports the init's pid right after forking it, but a
+            # descheduled stage 1 may speak after the init's CREATED: take both
+            # in either order.
+            msg = protocol.expect(parent_end, protocol.PID, protocol.CREATED)
+            if msg.kind == protocol.PID:
+                init_pid = msg.pid
+                if init_pid != stage1:
+                    _reap(stage1)
+            else:
+                created = True
     except BaseException:
         for pid in (init_pid, stage1):
             _kill_and_reap(pid)

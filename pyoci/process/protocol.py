@@ -79,11 +79,11 @@ def receive(sock: socket.socket) -> Message:
     return Message.decode(raw)
 
 
-def expect(sock: socket.socket, kind: str) -> Message:
-    """Receive the next message; an ERROR from the child becomes our error."""
+def expect(sock: socket.socket, *kinds: str) -> Message:
+    """Receive the next message, of one of ``kinds``; a child's ERROR becomes our error."""
     msg = receive(sock)
     if msg.kind == ERROR:
         raise PyociError(msg.error)
-    if msg.kind != kind:
-        raise PyociError(f"sync protocol: expected {kind}, got {msg.kind}")
+    if msg.kind not in kinds:
+        raise PyociError(f"sync protocol: expected {' or '.join(kinds)}, got {msg.kind}")
     return msg

@@ -64,7 +64,7 @@ class Device(_DeviceFields):
 
 def in_user_namespace() -> bool:
     """True unless our uid map is the initial namespace's identity map."""
-    with open("/proc/self/uid_map", encoding="ascii") as f:
+    with open("/proc/self/uid_map") as f:
         return f.read().split() != ["0", "0", "4294967295"]
 
 

@@ -10,7 +10,6 @@ new mount rather than on the directory it covers.
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from collections.abc import Callable
 
@@ -155,6 +154,8 @@ def _mount_fs(label: str, mount: dict[str, Any], dest_fd: int, opts: MountOption
 
 def _copy_up(root_fd: int, dest: str, old_fd: int) -> None:
     """tmpcopyup: copy what the new tmpfs hides into it (``old_fd`` still sees that)."""
+    import shutil  # only tmpcopyup needs it, and this runs before pivot_root
+
     new_fd = open_in_root(root_fd, dest)
     try:
         st = os.fstat(old_fd)
@@ -352,7 +353,7 @@ def _controllers(entry: mountinfo.MountEntry) -> list[str]:
 
 
 def _known_controllers() -> set[str]:
-    with open("/proc/cgroups", encoding="ascii") as f:
+    with open("/proc/cgroups") as f:
         return {line.split()[0] for line in f if line.strip() and not line.startswith("#")}
 
 

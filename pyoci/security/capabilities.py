@@ -2,9 +2,10 @@
 
 The name table is our own rather than python-prctl's because python-prctl
 1.8.1 is built against a libcap that lacks CAP_CHECKPOINT_RESTORE (40) and
-rejects numbers beyond its table. So keep-caps goes through python-prctl, but
-the bounding set, the ambient set (raw ``prctl``) and the three thread sets
-(our own ``capset``) go through :mod:`pyoci.syscalls`.
+rejects numbers beyond its table. So the bounding set, keep-caps, the ambient
+set (raw ``prctl``) and the three thread sets (our own ``capset``) all go
+through :mod:`pyoci.syscalls`; python-prctl (~1 ms to import) stays off the
+start-up path and serves the tests as an independent reader of the result.
 
 Everything is imported at module load: the container init calls this after
 ``pivot_root``, when the host's standard library is no longer reachable.
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 import errno
 import os
-
-import prctl as _prctl
 
 from pyoci import syscalls
 from pyoci.errors import ConfigError, PyociError
@@ -165,10 +164,13 @@ def drop_bounding(sets: CapabilitySets) -> None:
                              f"{os.strerror(e.errno or 0)}") from None
 
 
+_PR_SET_KEEPCAPS = 8
+
+
 def set_keepcaps(keep: bool) -> None:
     """Keep the permitted set across the setresuid away from root (or stop keeping it)."""
     try:
-        _prctl.set_keepcaps(keep)
+        syscalls.prctl(_PR_SET_KEEPCAPS, 1 if keep else 0)
     except OSError as e:
         raise PyociError(f"cannot set keep-caps: {os.strerror(e.errno or 0)}") from None
 
