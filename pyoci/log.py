@@ -8,9 +8,9 @@ a failure appends exactly one line.
 
 from __future__ import annotations
 
-import json
 import os
 
+from pyoci import jsonio
 from pyoci.container.state import rfc3339_now
 
 
@@ -33,7 +33,7 @@ class Logger:
             return
         now = rfc3339_now()
         if self.fmt == "json":
-            line = json.dumps({"level": level, "msg": message, "time": now})
+            line = jsonio.dumps({"level": level, "msg": message, "time": now})
         else:
-            line = f'time="{now}" level={level} msg={json.dumps(message)}'
+            line = f'time="{now}" level={level} msg={jsonio.dumps(message)}'
         os.write(self.fd, (line + "\n").encode())

@@ -27,9 +27,10 @@ no typing, pathlib or dataclasses, whose import time would show on every run.
 
 from __future__ import annotations
 
-import json
 import os
 import re
+
+from pyoci import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only; importing typing costs time at run time
@@ -80,7 +81,7 @@ class _Schemas:
         path = os.path.join(self.directory, name)
         try:
             with open(path, "rb") as handle:
-                doc = json.loads(handle.read())
+                doc = jsonio.loads(handle.read())
         except (OSError, ValueError) as exc:
             raise SchemaError(f"schema {path}: cannot load: {exc}") from exc
         if not isinstance(doc, dict) or not isinstance(doc.get("$id"), str):

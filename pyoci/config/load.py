@@ -6,9 +6,9 @@ inside :mod:`pyoci.config.validate`.
 
 from __future__ import annotations
 
-import json
 import os
 
+from pyoci import jsonio
 from pyoci.config.semantic import check_config
 from pyoci.config.validate import validate_config
 from pyoci.errors import ConfigError
@@ -58,12 +58,11 @@ def parse_json_document(raw: bytes, source: str) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{source}: invalid UTF-8 at byte {exc.start}") from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from None
+        doc = jsonio.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
+        if hasattr(exc, "lineno"):  # json.JSONDecodeError, raised on the slow path
+            raise ConfigError(f"{source}: invalid JSON at line {exc.lineno} "
+                              f"column {exc.colno}: {exc.msg}") from None
         raise ConfigError(f"{source}: invalid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: top level must be a JSON object, got {_kind(doc)}")

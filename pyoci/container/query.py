@@ -6,8 +6,7 @@ container is still running (it reads as ``creating``).
 
 from __future__ import annotations
 
-import json
-
+from pyoci import jsonio
 from pyoci.container.state import ContainerState, StateStore
 from pyoci.errors import ContainerNotFound, PyociError
 
@@ -38,7 +37,7 @@ def format_table(docs: list[dict]) -> str:
 
 
 def dumps(doc: object) -> str:
-    return json.dumps(doc, indent=2)
+    return jsonio.dumps_indented(doc)
 
 
 __all__ = ["ContainerState", "state_document", "list_documents", "format_table", "dumps"]

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import time
 
-from pyoci import SPEC_VERSION
+from pyoci import SPEC_VERSION, jsonio
 from pyoci.errors import ContainerNotFound, PyociError
 
 STATE_FILE = "state.json"
@@ -191,14 +190,14 @@ class ContainerDir:
         except FileNotFoundError:
             raise PyociError(f"{self.file(STATE_FILE)}: state file missing") from None
         try:
-            return ContainerState.from_json(json.loads(raw))
+            return ContainerState.from_json(jsonio.loads(raw))
         except (ValueError, TypeError, AttributeError) as e:
             raise PyociError(f"{self.file(STATE_FILE)}: corrupt state file: {e}") from None
 
     def save(self, state: ContainerState) -> None:
         """Write state.json so that a reader sees the old or the new file, never half."""
         tmp = self.file(f".{STATE_FILE}.tmp")
-        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
+        data = jsonio.dumps(state.to_json()).encode()
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             view = memoryview(data)

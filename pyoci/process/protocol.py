@@ -15,9 +15,9 @@ every child end is closed, so a child that dies without a word is noticed.
 
 from __future__ import annotations
 
-import json
 import socket
 
+from pyoci import jsonio
 from pyoci.errors import PyociError
 
 READY = "ready"
@@ -51,11 +51,11 @@ class Message:
         if self.error:
             # Capped so the JSON (at most 12 bytes a character) fits one receive.
             doc["error"] = self.error[:4096]
-        return json.dumps(doc).encode()
+        return jsonio.dumps(doc).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Message:
-        doc = json.loads(raw)
+        doc = jsonio.loads(raw)
         return cls(doc["kind"], int(doc.get("pid", 0)), str(doc.get("error", "")))
 
 

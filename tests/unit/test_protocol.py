@@ -43,8 +43,8 @@ def test_encode_decode_round_trip(kind: str, pid: int, error: str) -> None:
 
 
 def test_encoding_is_small_json() -> None:
-    assert Message(protocol.GO).encode() == b'{"kind": "go"}'
-    assert Message(protocol.PID, pid=42).encode() == b'{"kind": "pid", "pid": 42}'
+    assert Message(protocol.GO).encode() == b'{"kind":"go"}'
+    assert Message(protocol.PID, pid=42).encode() == b'{"kind":"pid","pid":42}'
     err = Message(protocol.ERROR, error='exec: "x": not found\n\u00e9')
     assert _eq(Message.decode(err.encode()), err)
 
