@@ -12,8 +12,8 @@ driver grow here in later issues.
 
 from __future__ import annotations
 
+import _signal as signal  # signal.py's enums cost ~5 ms of start-up
 import os
-import signal
 import time
 
 from pyoci.errors import ConfigError, PyociError

@@ -17,12 +17,12 @@ from pyoci.config.load import load_config
 from pyoci.config.semantic import check_container_id
 from pyoci.container.state import (
     CREATED,
-    EXEC_SOCKET,
     ContainerDir,
     ContainerState,
     ProcessIdentity,
     StateStore,
     rfc3339_now,
+    socket_path,
 )
 from pyoci.errors import ConfigError, PyociError, UsageError
 from pyoci.namespaces import NamespacePlan
@@ -184,12 +184,6 @@ def _exec_listener(cdir: ContainerDir) -> socket.socket:
     sock.bind(socket_path(cdir.path, cdir.fd))
     sock.listen(1)
     return sock
-
-
-def socket_path(directory: str, dirfd: int) -> str:
-    """A path to exec.sock short enough for sun_path (108 bytes) however deep --root is."""
-    path = os.path.join(directory, EXEC_SOCKET)
-    return path if len(path) < 100 else f"/proc/self/fd/{dirfd}/{EXEC_SOCKET}"
 
 
 def _listen_fds() -> int:

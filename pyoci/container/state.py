@@ -156,6 +156,12 @@ class ContainerState:
         return doc
 
 
+def socket_path(directory: str, dirfd: int) -> str:
+    """A path to exec.sock short enough for sun_path (108 bytes) however deep --root is."""
+    path = os.path.join(directory, EXEC_SOCKET)
+    return path if len(path) < 100 else f"/proc/self/fd/{dirfd}/{EXEC_SOCKET}"
+
+
 def _is_frozen(cgroup: dict) -> bool:
     from pyoci.cgroups import is_frozen
 
