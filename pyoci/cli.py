@@ -120,6 +120,10 @@ def parse_globals(argv: list[str]) -> tuple[Globals, list[str]]:
         for key, value in opts.items():
             if hasattr(g, key):
                 setattr(g, key, value)
+    if g.root == DEFAULT_ROOT and os.geteuid() != 0 and "XDG_RUNTIME_DIR" in os.environ \
+            and not any(_normalise(a).partition("=")[0] == "--root" for a in argv[:i]):
+        # Unprivileged, like runc: state goes where the user may write it.
+        g.root = os.path.join(os.environ["XDG_RUNTIME_DIR"], "pyoci")
     if g.log_format not in ("text", "json"):
         raise UsageError(f"--log-format: unknown format {g.log_format!r} (want text or json)")
     return g, argv[i:]

@@ -21,6 +21,10 @@ from pyoci.errors import ConfigError, PyociError
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
+class CgroupPermissionError(PyociError):
+    """We may not create the cgroup: fatal as root, ignored when rootless (as runc does)."""
+
+
 class CgroupManager:
     """The cgroup of one container: one directory per hierarchy."""
 
@@ -39,6 +43,8 @@ class CgroupManager:
                     os.mkdir(directory, 0o755)
                 except FileExistsError:
                     continue
+                except PermissionError as e:
+                    raise CgroupPermissionError(f"cgroup {directory}: {e.strerror}") from None
                 except OSError as e:
                     raise PyociError(f"cgroup {directory}: {e.strerror}") from None
                 self.created.append(directory)
@@ -105,7 +111,7 @@ def manager_for_config(config: dict, container_id: str, *, systemd: bool) -> Cgr
         raise ConfigError(f"linux.cgroupsPath: {raw!r} is a systemd path "
                           "(slice:prefix:name); it needs --systemd-cgroup")
     path = raw if raw else f"/{container_id}"
-    normal = os.path.normpath("/" + path)
+    normal = os.path.normpath("/" + path.lstrip("/"))
     if normal == "/" or ".." in path.split("/"):
         raise ConfigError(f"linux.cgroupsPath: {raw!r} is not a valid cgroup path")
     return CgroupManager({h: mount.rstrip("/") + normal for h, mount in hierarchies().items()})

@@ -74,7 +74,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
                                             systemd=opts.systemd_cgroup)
         cgroup.check_empty("linux.cgroupsPath")
         rollback.push(cgroup.destroy)
-        cgroup.create()
+        cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
         state.cgroup = cgroup.to_state()
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup)
         pid = launch(ctx, cgroup, rootless=opts.rootless)
@@ -90,6 +90,18 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         raise
     finally:
         cleanup.unwind()
+
+
+def _create_cgroup(cgroup: cgroups.CgroupManager, *, rootless: bool) -> cgroups.CgroupManager:
+    """Rootless, a cgroup we may not create is skipped, as runc does; as root it is fatal."""
+    try:
+        cgroup.create()
+    except cgroups.CgroupPermissionError:
+        if not rootless:
+            raise
+        cgroup.destroy()
+        return cgroups.CgroupManager({})
+    return cgroup
 
 
 class UndoStack:
@@ -175,6 +187,7 @@ def _init_context(opts: CreateOptions, bundle: str, config: dict, namespaces: Na
         extra_env=[f"LISTEN_FDS={listen_fds}", "LISTEN_PID=1"] if listen_fds else [],
         debug=opts.debug,
         parent_fds=[cdir.fd],
+        rootless=opts.rootless,
     )
 
 

@@ -19,7 +19,7 @@ def parse_signal(text: str) -> int:
     raw = text.strip()
     if raw.isdigit():
         number = int(raw)
-        if 0 < number < signal.SIGRTMAX + 1:
+        if 0 <= number <= signal.SIGRTMAX:  # 0 checks the init exists, as kill(2) does
             return number
         raise UsageError(f"signal: invalid signal number {raw}")
     name = raw.upper().removeprefix("SIG")

@@ -43,7 +43,7 @@ class InitContext:
                  console_socket: socket.socket | None = None, preserve_fds: int = 0,
                  no_pivot: bool = False, no_new_keyring: bool = False,
                  extra_env: list[str] | None = None, debug: bool = False,
-                 parent_fds: list[int] | None = None) -> None:
+                 parent_fds: list[int] | None = None, rootless: bool = False) -> None:
         self.container_id = container_id
         self.bundle = bundle
         self.config = config
@@ -57,6 +57,7 @@ class InitContext:
         self.debug = debug
         # The parent's fds the children must not keep, e.g. the state dir's flock.
         self.parent_fds = parent_fds or []
+        self.rootless = rootless
 
 
 def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:
@@ -96,15 +97,21 @@ def _where(exc: BaseException) -> str:
 
 
 def _stage1(ctx: InitContext, chan: socket.socket) -> None:
-    # Non-dumpable before touching any container namespace: a container process
-    # must never be able to open /proc/<us>/exe, the host's interpreter.
-    syscalls.set_dumpable(False)
     ns = ctx.namespaces
+    # Non-dumpable before touching any container namespace: a container process
+    # must never be able to open /proc/<us>/exe, the host's interpreter. A
+    # rootless parent can only write our id maps while /proc/<us> is still
+    # ours, i.e. dumpable; until GO we are alone in a brand-new user namespace.
+    late = ctx.rootless and bool(ns.new & syscalls.CLONE_NEWUSER) and not ns.join
+    if not late:
+        syscalls.set_dumpable(False)
     join_namespaces(ns)
     if ns.new & syscalls.CLONE_NEWUSER:
         syscalls.unshare(syscalls.CLONE_NEWUSER)
     protocol.send(chan, Message(protocol.READY))
     protocol.expect(chan, protocol.GO)
+    if late:
+        syscalls.set_dumpable(False)
     if ns.has("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)

@@ -200,7 +200,7 @@ def test_options_repeated_value_last_wins() -> None:
 # -- signals -----------------------------------------------------------------------
 
 @pytest.mark.parametrize("text, number", [
-    ("9", 9), ("KILL", 9), ("SIGKILL", 9), ("sigkill", 9), ("kill", 9), (" TERM ", 15),
+    ("0", 0), ("9", 9), ("KILL", 9), ("SIGKILL", 9), ("sigkill", 9), ("kill", 9), (" TERM ", 15),
     ("15", 15), ("HUP", 1), ("SIGUSR1", int(signal.SIGUSR1)), ("usr2", int(signal.SIGUSR2)),
     ("CHLD", int(signal.SIGCHLD)), ("WINCH", int(signal.SIGWINCH)),
     ("RTMIN", int(signal.SIGRTMIN)), ("SIGRTMIN", int(signal.SIGRTMIN)),
@@ -214,7 +214,7 @@ def test_parse_signal(text: str, number: int) -> None:
 
 
 @pytest.mark.parametrize("text", [
-    "0", "-9", "65", "999", "", "NOPE", "SIG", "SIGNOPE", "9x", "RTMIN+99", "RTMAX-99",
+    "-9", "65", "999", "", "NOPE", "SIG", "SIGNOPE", "9x", "RTMIN+99", "RTMAX-99",
     "RTMIN-1", "RTMAX+1", "RTMIN+", "SIG_DFL", "SIG_IGN", "9.0", "+9",
 ])
 def test_parse_signal_invalid(text: str) -> None:
