@@ -301,12 +301,16 @@ def test_kill_stopped_container_fails(pyoci: Pyoci, bundle: Bundle) -> None:
 
 def test_kill_bad_signal(pyoci: Pyoci, bundle: Bundle) -> None:
     cid, pid = create_started(pyoci, bundle, SLEEP)
-    for bad in ("NOSUCHSIG", "0", "99999"):
+    for bad in ("NOSUCHSIG", "-1", "99999"):
         proc = pyoci("kill", cid, bad, check=False)
         assert proc.returncode != 0, bad
         assert b"Traceback" not in proc.stderr
     assert alive(pid)
+    # Signal 0 only asks whether the init exists, as kill(2) and runc do.
+    assert pyoci("kill", cid, "0").returncode == 0
+    assert alive(pid)
     force_delete(pyoci, cid)
+    assert pyoci("kill", cid, "0", check=False).returncode != 0
 
 
 def cgroup_procs(cid: str) -> list[int]:
