@@ -50,6 +50,9 @@ class CreateOptions:
         self.rootless = rootless
         self.detached = detached
         self.debug = debug
+        # Set by create for a foreground run with a terminal and no console
+        # socket: our end of the private socket the pty master arrives on.
+        self.console_receiver: socket.socket | None = None
 
 
 def create(store: StateStore, opts: CreateOptions) -> ContainerState:
@@ -58,7 +61,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     bundle = os.path.abspath(opts.bundle)
     config = load_config(bundle)
     rootfs = _rootfs_path(config, bundle)
-    _check_terminal(config, opts)
+    terminal = _check_terminal(config, opts)
     syscalls.set_child_subreaper()
     cleanup = UndoStack()   # runs whatever happens: closes what create opened
     rollback = UndoStack()  # runs only on failure: removes what create made
@@ -76,7 +79,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         rollback.push(cgroup.destroy)
         cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
         state.cgroup = cgroup.to_state()
-        ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup)
+        ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
         pid = launch(ctx, cgroup, rootless=opts.rootless)
         rollback.push(_kill, pid)
         state.init = ProcessIdentity.of(pid)
@@ -134,13 +137,14 @@ def _rootfs_path(config: dict, bundle: str) -> str:
     return rootfs
 
 
-def _check_terminal(config: dict, opts: CreateOptions) -> None:
+def _check_terminal(config: dict, opts: CreateOptions) -> bool:
     terminal = bool((config.get("process") or {}).get("terminal"))
     if terminal and not opts.console_socket and opts.detached:
         raise UsageError("process.terminal is true: --console-socket is required "
                          "for a detached container")
     if opts.console_socket and not terminal:
         raise UsageError("--console-socket given but process.terminal is false")
+    return terminal
 
 
 def _initial_state(opts: CreateOptions, bundle: str, rootfs: str, config: dict) -> ContainerState:
@@ -166,12 +170,16 @@ def _owner() -> str:
 
 
 def _init_context(opts: CreateOptions, bundle: str, config: dict, namespaces: NamespacePlan,
-                  cdir: ContainerDir, cleanup: UndoStack) -> InitContext:
+                  cdir: ContainerDir, cleanup: UndoStack, terminal: bool) -> InitContext:
     listener = _exec_listener(cdir)
     cleanup.push(listener.close)
     console = None
     if opts.console_socket:
         console = connect_console_socket(opts.console_socket)
+        cleanup.push(console.close)
+    elif terminal:
+        # A foreground run with a terminal: the pty master comes back to us.
+        opts.console_receiver, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cleanup.push(console.close)
     listen_fds = _listen_fds()
     return InitContext(

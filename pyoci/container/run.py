@@ -31,12 +31,38 @@ def run(store: StateStore, opts: CreateOptions, *, detach: bool) -> int:
         return 0
     _forward_signals(init_pid)
     try:
+        master = _take_terminal(opts)
         start(store, opts.container_id)
+        if master is not None:
+            _relay_until_exit(master, init_pid)
         status = _wait_for(init_pid)
     finally:
         with store.open(opts.container_id) as cdir:
             destroy(cdir, cdir.load())
     return status
+
+
+def _take_terminal(opts: CreateOptions) -> int | None:
+    """The container's pty master, when create made one for this foreground run."""
+    if opts.console_receiver is None:
+        return None
+    from pyoci.process.console import receive_master
+
+    try:
+        return receive_master(opts.console_receiver)
+    finally:
+        opts.console_receiver.close()
+
+
+def _relay_until_exit(master: int, init_pid: int) -> None:
+    from pyoci.process.console import relay
+
+    pidfd = os.pidfd_open(init_pid)
+    try:
+        relay(master, pidfd)
+    finally:
+        os.close(pidfd)
+        os.close(master)
 
 
 def _forward_signals(pid: int) -> None:

@@ -74,3 +74,75 @@ def _bind_console(slave_path: str) -> None:
         syscalls.mount(slave_path, "/dev/console", None, syscalls.MS_BIND)
     except OSError as e:
         raise PyociError(f"process.terminal: bind /dev/console: {e.strerror}") from None
+
+
+def receive_master(sock: socket.socket) -> int:
+    """The pty master the init sent over a console socket."""
+    _, fds, _, _ = socket.recv_fds(sock, 1024, 1)
+    if not fds:
+        raise PyociError("process.terminal: the container init sent no pty master")
+    return fds[0]
+
+
+def relay(master: int, pidfd: int) -> None:
+    """Copy our stdin to the container's pty and the pty to our stdout until the init exits.
+
+    ``pyoci run`` of a config with ``terminal: true`` and no console socket
+    behaves like ``runc run``: the caller's terminal (if stdin is one) goes raw
+    and the container's own pty carries the session, window size included.
+    """
+    import select
+    import signal
+    import tty
+
+    saved = None
+    if os.isatty(0):
+        saved = termios.tcgetattr(0)
+        tty.setraw(0)
+        _copy_window_size(0, master)
+        signal.signal(signal.SIGWINCH, lambda *_: _copy_window_size(0, master))
+    poller = select.poll()
+    for fd in (master, 0, pidfd):
+        poller.register(fd, select.POLLIN)
+    try:
+        while True:
+            for fd, _ in poller.poll():
+                if fd == pidfd:
+                    _drain(master)
+                    return
+                if fd == master and not _pump(master, 1):
+                    return
+                if fd == 0 and not _pump(0, master):
+                    poller.unregister(0)  # stdin closed: keep showing output
+    finally:
+        if saved is not None:
+            termios.tcsetattr(0, termios.TCSADRAIN, saved)
+
+
+def _pump(src: int, dst: int) -> bool:
+    try:
+        data = os.read(src, 65536)
+    except OSError:  # EIO: every slave fd is closed
+        return False
+    if not data:
+        return False
+    while data:
+        data = data[os.write(dst, data):]
+    return True
+
+
+def _drain(master: int) -> None:
+    """Show what the container wrote before it exited."""
+    os.set_blocking(master, False)
+    try:
+        while _pump(master, 1):
+            pass
+    except BlockingIOError:
+        pass
+
+
+def _copy_window_size(src: int, dst: int) -> None:
+    try:
+        fcntl.ioctl(dst, termios.TIOCSWINSZ, fcntl.ioctl(src, termios.TIOCGWINSZ, b"\0" * 8))
+    except OSError:
+        pass
