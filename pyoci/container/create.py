@@ -63,6 +63,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     rootfs = _rootfs_path(config, bundle)
     terminal = _check_terminal(config, opts)
     syscalls.set_child_subreaper()
+    _interrupt_on_termination()
     cleanup = UndoStack()   # runs whatever happens: closes what create opened
     rollback = UndoStack()  # runs only on failure: removes what create made
     try:
@@ -93,6 +94,21 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         raise
     finally:
         cleanup.unwind()
+
+
+class Terminated(PyociError):
+    """SIGTERM or SIGHUP arrived while create was half done."""
+
+
+def _interrupt_on_termination() -> None:
+    """Turn SIGTERM/SIGHUP into an exception, so that a stopped create rolls back."""
+    import _signal
+
+    def handler(signum: int, _frame: object) -> None:
+        raise Terminated(f"create interrupted by signal {signum}: rolled back")
+
+    for sig in (_signal.SIGTERM, _signal.SIGHUP):
+        _signal.signal(sig, handler)
 
 
 def _create_cgroup(cgroup: cgroups.CgroupManager, *, rootless: bool) -> cgroups.CgroupManager:

@@ -561,8 +561,10 @@ def _syscall_of(pid: int) -> str:
         return ""
 
 
-def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
-    """SIGINT while the init already exists: everything is undone, one line printed.
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: Path,
+                                       signame: str) -> None:
+    """A signal while the init already exists: everything is undone, one line printed.
 
     A FIFO where the pid file's temporary goes makes create block at its very last
     step, once the container init is waiting for start.
@@ -590,7 +592,7 @@ def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: P
             time.sleep(0.01)
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         assert len(processes_with(cid)) >= 2  # create and the container init
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, signame))
         _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
