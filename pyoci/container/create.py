@@ -81,7 +81,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
         state.cgroup = cgroup.to_state()
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
-        pid = launch(ctx, cgroup, rootless=opts.rootless)
+        pid = launch(ctx, cgroup, rootless=opts.rootless,
+                     before_pivot=lambda init_pid: _before_pivot(config, state, init_pid))
         rollback.push(_kill, pid)
         state.init = ProcessIdentity.of(pid)
         state.status = CREATED
@@ -94,6 +95,12 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         raise
     finally:
         cleanup.unwind()
+
+
+def _before_pivot(config: dict, state: ContainerState, init_pid: int) -> None:
+    """The runtime's share of creation once the container's namespaces exist and
+    its mounts are in place, before pivot_root: runs in pyoci's own namespaces."""
+    state.init = ProcessIdentity.of(init_pid)
 
 
 class Terminated(PyociError):

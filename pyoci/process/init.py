@@ -25,10 +25,11 @@ from pyoci.namespaces import (
     join_namespaces,
     write_time_offsets,
 )
-from pyoci.process import console, protocol
+from pyoci.process import console, placement, protocol
 from pyoci.process.protocol import Message
-from pyoci.process.setup import exec_process, finalize_process
+from pyoci.process.setup import ExecPlan, exec_process, finalize_process
 from pyoci.rootfs import prepare_rootfs
+from pyoci.security import lsm, seccomp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
@@ -105,6 +106,7 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     late = ctx.rootless and bool(ns.new & syscalls.CLONE_NEWUSER) and not ns.join
     if not late:
         syscalls.set_dumpable(False)
+    placement.apply_initial_affinity(ctx.config)
     join_namespaces(ns)
     if ns.new & syscalls.CLONE_NEWUSER:
         syscalls.unshare(syscalls.CLONE_NEWUSER)
@@ -141,7 +143,8 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
         _join_session_keyring(ctx.container_id)
     if ctx.namespaces.new & syscalls.CLONE_NEWNET:
         bring_up_loopback()
-    prepare_rootfs(config, ctx.bundle, no_pivot=ctx.no_pivot, userns_fd=_userns_fd(ctx))
+    prepare_rootfs(config, ctx.bundle, no_pivot=ctx.no_pivot, userns_fd=_userns_fd(ctx),
+                   before_pivot=lambda: _before_pivot(ctx, chan))
     _set_names(config)
     if process.get("terminal") and ctx.console_socket is not None:
         console.setup_console(ctx.console_socket, process.get("consoleSize"))
@@ -150,18 +153,38 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
         process = dict(process, env=list(process.get("env", [])) + ctx.extra_env)
     listener = ctx.exec_listener
     keep = {chan.fileno()} | ({listener.fileno()} if listener else set())
+    # Still privileged here: scheduling, labels, and a seccomp filter that
+    # noNewPrivileges does not allow to load later.
+    placement.apply(config)
+    lsm.prepare_exec(config)
+    if not process.get("noNewPrivileges"):
+        seccomp.load_privileged(config)
     plan = finalize_process(process, preserve_fds=ctx.preserve_fds, keep_fds=keep)
     protocol.send(chan, Message(protocol.CREATED))
     chan.close()
     if listener is None:
-        exec_process(plan)
+        _exec(config, process, plan)
     conn = _wait_for_start(listener)
     try:
-        exec_process(plan)
+        _exec(config, process, plan)
     except PyociError as e:
         conn.sendall(e.message.encode())
         os._exit(127)
     os._exit(127)
+
+
+def _exec(config: dict, process: dict, plan: ExecPlan) -> NoReturn:
+    """The last steps: a noNewPrivileges seccomp filter as late as possible, then execve."""
+    if process.get("noNewPrivileges"):
+        seccomp.load_late(config)
+    exec_process(plan)
+
+
+def _before_pivot(ctx: InitContext, chan: socket.socket) -> None:
+    """Hand over to the parent (netDevices, prestart and createRuntime hooks), then
+    run what belongs in the container's namespaces before pivot_root."""
+    protocol.send(chan, Message(protocol.PREPIVOT))
+    protocol.expect(chan, protocol.RESUME)
 
 
 def _wait_for_start(listener: socket.socket) -> socket.socket:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 
 from pyoci import syscalls
 from pyoci.cgroups import CgroupManager
@@ -20,8 +21,13 @@ from pyoci.process.init import InitContext, run_child
 from pyoci.process.protocol import Message
 
 
-def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool) -> int:
-    """Fork the container and return its init's host pid once it is created."""
+def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
+           before_pivot: Callable[[int], None] | None = None) -> int:
+    """Fork the container and return its init's host pid once it is created.
+
+    ``before_pivot(init_pid)`` is the runtime's part of creation that needs the
+    container's namespaces but must precede pivot_root (the init waits for it).
+    """
     parent_end, child_end = protocol.channel_pair()
     stage1 = os.fork()
     if stage1 == 0:
@@ -35,18 +41,25 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool) -> int:
             write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
         cgroup.add(stage1)
         protocol.send(parent_end, Message(protocol.GO))
-        created = False
+        created = prepivot = False
         while not (init_pid and created):
             # stage 1 reports the init's pid right after forking it, but a
-            # descheduled stage 1 may speak after the init's CREATED: take both
-            # in either order.
-            msg = protocol.expect(parent_end, protocol.PID, protocol.CREATED)
+            # descheduled stage 1 may speak after the init: take the messages in
+            # any order, and answer PREPIVOT once the pid is known.
+            msg = protocol.expect(parent_end, protocol.PID, protocol.PREPIVOT, protocol.CREATED)
             if msg.kind == protocol.PID:
                 init_pid = msg.pid
                 if init_pid != stage1:
                     _reap(stage1)
+            elif msg.kind == protocol.PREPIVOT:
+                prepivot = True
             else:
                 created = True
+            if prepivot and init_pid:
+                prepivot = False
+                if before_pivot is not None:
+                    before_pivot(init_pid)
+                protocol.send(parent_end, Message(protocol.RESUME))
     except BaseException:
         for pid in (init_pid, stage1):
             _kill_and_reap(pid)

@@ -6,6 +6,9 @@ container init) take turns:
     child  -> READY    it has joined or unshared its user namespace
     parent -> GO       uid/gid maps written, cgroup joined: carry on
     child  -> PID      the container init's host pid (after the pid-ns fork)
+    init   -> PREPIVOT every mount is in place, the root not yet pivoted: the
+                       parent's turn (netDevices, prestart/createRuntime hooks)
+    parent -> RESUME   done: pivot and carry on
     init   -> CREATED  the rootfs and process are ready; blocked until start
     any    -> ERROR    what failed, with its context; the sender then exits
 
@@ -23,6 +26,8 @@ from pyoci.errors import PyociError
 READY = "ready"
 GO = "go"
 PID = "pid"
+PREPIVOT = "prepivot"
+RESUME = "resume"
 CREATED = "created"
 ERROR = "error"
 

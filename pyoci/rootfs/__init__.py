@@ -30,6 +30,7 @@ from pyoci.rootfs.pivot import move_into, pivot_into
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from collections.abc import Callable
     from typing import Any
 
 __all__ = ["prepare_rootfs", "apply_sysctl", "root_propagation"]
@@ -110,11 +111,15 @@ def _remount_root_readonly() -> None:
 
 
 def prepare_rootfs(config: dict[str, Any], bundle: str, *, no_pivot: bool = False,
-                   userns_fd: int | None = None, console_path: str | None = None) -> None:
+                   userns_fd: int | None = None, console_path: str | None = None,
+                   before_pivot: Callable[[], None] | None = None) -> None:
     """Build the container's filesystem view and make it ``/`` (runc's order).
 
     ``userns_fd`` is the container's user namespace (for idmap mounts without
     their own mappings); ``console_path`` a pty slave to bind on /dev/console.
+    ``before_pivot`` runs once every mount is in place but the root is still
+    the host's: the moment the spec gives prestart, createRuntime and
+    createContainer hooks.
     """
     linux = config.get("linux") or {}
     propagation = root_propagation(linux.get("rootfsPropagation"))
@@ -129,6 +134,8 @@ def prepare_rootfs(config: dict[str, Any], bundle: str, *, no_pivot: bool = Fals
         _populate(root_fd, config, bundle, userns_fd, console_path)
     finally:
         os.close(root_fd)
+    if before_pivot is not None:
+        before_pivot()
     (move_into if no_pivot else pivot_into)(rootfs)
     if propagation:
         _mount_step("linux.rootfsPropagation", sc.mount, None, "/", None, propagation)
