@@ -162,16 +162,47 @@ def _mknod(parent_fd: int, name: str, dev: Device) -> bool:
     return True
 
 
+def _is_node(path: str, dev: Device) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_IFMT(st.st_mode) == dev.kind and st.st_rdev == os.makedev(dev.major,
+                                                                            dev.minor)
+
+
+def host_node(dev: Device) -> str | None:
+    """The host's node for ``dev``: at the same path (runc's rule) or, failing that,
+    any node in /dev with the same type and major:minor. Never a node that merely
+    shares the name: binding the wrong device into a container would be worse than
+    failing."""
+    if _is_node(dev.path, dev):
+        return dev.path
+    for directory in ("/dev", "/dev/char", "/dev/block"):
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue
+        for name in names:
+            candidate = directory + "/" + name
+            if _is_node(candidate, dev):
+                return candidate
+    return None
+
+
 def _bind_host_node(root_fd: int, dev: Device) -> None:
-    if not os.path.exists(dev.path):
-        raise PyociError(dev.label + ': host device "' + dev.path + '" to bind: '
-                         + os.strerror(errno.ENOENT))
+    """In a user namespace mknod is refused: bind the host's node instead. Its mode
+    and owner stay the host's: changing them would change the host's device."""
+    source = host_node(dev)
+    if source is None:
+        raise PyociError(dev.label + ": no host device " + str(dev.major) + ":"
+                         + str(dev.minor) + " to bind: " + os.strerror(errno.ENOENT))
     try:
         fd = create_file_in_root(root_fd, dev.path, 0o000)
     except OSError as err:
         raise PyociError(dev.label + ": create bind target: " + os.strerror(err.errno)) from None
     try:
-        sc.mount(dev.path, fd_path(fd), None, sc.MS_BIND)
+        sc.mount(source, fd_path(fd), None, sc.MS_BIND)
     except OSError as err:
         raise PyociError(dev.label + ": bind host device: " + os.strerror(err.errno)) from None
     finally:
