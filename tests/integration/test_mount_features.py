@@ -17,6 +17,19 @@ from pyoci import syscalls
 from tests.conftest import Bundle, Pyoci, assert_nothing_left, needs_root
 
 
+@pytest.fixture(autouse=True)
+def private_rootfs(bundle: Bundle, tmp_path: Path) -> None:
+    """These tests add mount points: give each its own rootfs, not the shared demo one."""
+    import shutil
+
+    from tests.conftest import ROOTFS
+
+    rootfs = tmp_path / "private-rootfs"
+    shutil.copytree(ROOTFS, rootfs, symlinks=True)
+    bundle.config["root"]["path"] = str(rootfs)
+    bundle.write()
+
+
 def new_id() -> str:
     return f"pyoci-mf-{uuid.uuid4().hex[:8]}"
 
