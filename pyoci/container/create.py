@@ -60,6 +60,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     check_container_id(opts.container_id)
     bundle = os.path.abspath(opts.bundle)
     config = load_config(bundle)
+    _check_net_devices(config)
     rootfs = _rootfs_path(config, bundle)
     terminal = _check_terminal(config, opts)
     syscalls.set_child_subreaper()
@@ -82,7 +83,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         state.cgroup = cgroup.to_state()
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
         pid = launch(ctx, cgroup, rootless=opts.rootless,
-                     before_pivot=lambda init_pid: _before_pivot(config, state, init_pid))
+                     before_pivot=lambda init_pid: _before_pivot(config, state, init_pid,
+                                                                 rollback, cleanup))
         rollback.push(_kill, pid)
         state.init = ProcessIdentity.of(pid)
         state.status = CREATED
@@ -97,10 +99,26 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         cleanup.unwind()
 
 
-def _before_pivot(config: dict, state: ContainerState, init_pid: int) -> None:
+def _before_pivot(config: dict, state: ContainerState, init_pid: int,
+                  rollback: UndoStack, cleanup: UndoStack) -> None:
     """The runtime's share of creation once the container's namespaces exist and
     its mounts are in place, before pivot_root: runs in pyoci's own namespaces."""
     state.init = ProcessIdentity.of(init_pid)
+    if (config.get("linux") or {}).get("netDevices"):
+        # First, before any hook: hooks may expect the devices in place.
+        from pyoci import netdevices  # pyroute2 is loaded only on this path
+
+        moved = netdevices.move_devices(config, init_pid)
+        cleanup.push(moved.close)  # success: the netns is the container's alone
+        rollback.push(moved.restore)  # failure (runs first): the devices go home
+
+
+def _check_net_devices(config: dict) -> None:
+    """linux.netDevices against the host, before anything is made (cheap: no pyroute2)."""
+    if (config.get("linux") or {}).get("netDevices"):
+        from pyoci import netdevices
+
+        netdevices.check(config)
 
 
 class Terminated(PyociError):

@@ -76,8 +76,8 @@ def _linux_features() -> dict:
         # When intelRdt lands: enabled, schemata, monitoring.
         "intelRdt": {"enabled": False},
         "mountExtensions": {"idmap": {"enabled": True}},
-        # Set when linux.netDevices is implemented (moving host interfaces in).
-        "netDevices": {"enabled": False},
+        # linux.netDevices: pyoci/netdevices.py moves host interfaces in.
+        "netDevices": {"enabled": True},
         # Not yet listed: memoryPolicy {modes, flags} once set_mempolicy lands.
     }
 
