@@ -10,16 +10,11 @@ pyoci could run (or, worse, send configs it silently ignores).
 from __future__ import annotations
 
 import pyoci
+from pyoci.container.hooks import HOOK_KINDS
 
-# config.md "Posix-platform Hooks", including the deprecated prestart.
-HOOKS: tuple[str, ...] = (
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-)
+# config.md "Posix-platform Hooks", including the deprecated prestart: the
+# kinds pyoci/container/hooks.py runs, so the list cannot claim more.
+HOOKS: tuple[str, ...] = HOOK_KINDS
 
 # Every option of config.md's "Linux mount options" table, plus rnodev (the
 # recursive nodev that the table's rdev implies and the features.md example
