@@ -4,6 +4,9 @@ containerd and docker show the last ``error`` entry of the log file and break
 on a missing file or a non-RFC3339 time; podman reads the whole file as one
 JSON object. So the file is created at start-up even if nothing is logged, and
 a failure appends exactly one line.
+
+Warnings (a failing poststop hook) go to stderr and, through the Logger the
+command line made last, to the same file; they never change an exit status.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 from pyoci import jsonio
 from pyoci.container.state import rfc3339_now
 
+_active: Logger | None = None
+
 
 class Logger:
     def __init__(self, path: str | None = None, fmt: str = "text") -> None:
@@ -21,6 +26,8 @@ class Logger:
         self.fd = -1
         if path:
             self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        global _active  # noqa: PLW0603 - warn() needs the command's logger, wherever it runs
+        _active = self
 
     def error(self, message: str) -> None:
         self._write("error", message)
@@ -37,3 +44,19 @@ class Logger:
         else:
             line = f'time="{now}" level={level} msg={jsonio.dumps(message)}'
         os.write(self.fd, (line + "\n").encode())
+
+
+def warn(message: str) -> None:
+    """Tell the user something went wrong that does not fail the command."""
+    warn_stderr(message)
+    if _active is not None:
+        _active.warning(message)
+
+
+def warn_stderr(message: str) -> None:
+    """Stderr only: for a command that is failing anyway, whose log file must hold
+    exactly one line (podman reads it as one JSON object)."""
+    try:
+        os.write(2, f"pyoci: warning: {message}\n".encode())
+    except OSError:
+        pass

@@ -17,6 +17,8 @@ from pyoci.config.load import load_config
 from pyoci.config.semantic import check_container_id
 from pyoci.container.state import (
     CREATED,
+    CREATING,
+    STOPPED,
     ContainerDir,
     ContainerState,
     ProcessIdentity,
@@ -67,6 +69,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     _interrupt_on_termination()
     cleanup = UndoStack()   # runs whatever happens: closes what create opened
     rollback = UndoStack()  # runs only on failure: removes what create made
+    state = None
     try:
         namespaces = NamespacePlan.from_config(config)
         cleanup.push(namespaces.close)
@@ -82,6 +85,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
         state.cgroup = cgroup.to_state()
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
+        if config.get("hooks"):  # createContainer/startContainer hooks read it in the init
+            ctx.hook_state = state.public(CREATED)
         pid = launch(ctx, cgroup, rootless=opts.rootless,
                      before_pivot=lambda init_pid: _before_pivot(config, state, init_pid,
                                                                  rollback, cleanup))
@@ -94,6 +99,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         return state
     except BaseException:
         rollback.unwind()
+        _poststop_after_failure(config, state)
         raise
     finally:
         cleanup.unwind()
@@ -111,6 +117,36 @@ def _before_pivot(config: dict, state: ContainerState, init_pid: int,
         moved = netdevices.move_devices(config, init_pid)
         cleanup.push(moved.close)  # success: the netns is the container's alone
         rollback.push(moved.restore)  # failure (runs first): the devices go home
+    if config.get("hooks"):
+        _run_create_hooks(config, state, init_pid)
+
+
+def _run_create_hooks(config: dict, state: ContainerState, init_pid: int) -> None:
+    """prestart, then createRuntime (runtime.md lifecycle steps 3 and 4): status
+    "creating" with the init's pid, which is what such a hook needs (its netns)."""
+    from pyoci.container.hooks import hooks_of, run_hooks
+
+    doc = state.public(CREATING)
+    doc["pid"] = init_pid
+    for kind in ("prestart", "createRuntime"):
+        run_hooks(kind, hooks_of(config, kind), doc)
+
+
+def _poststop_after_failure(config: dict, state: ContainerState | None) -> None:
+    """A failure from lifecycle step 3 on (the init got as far as pre-pivot, so its
+    pid is recorded) continues at steps 12 and 13: the rollback has destroyed
+    the container, now the poststop hooks run, their failures only warnings.
+    Warnings go to stderr only: the --log file of a failed create holds one line."""
+    if state is None or not state.init.pid or not config.get("hooks"):
+        return
+    from pyoci.container.hooks import hooks_of, run_hooks
+    from pyoci.log import warn_stderr
+
+    try:
+        run_hooks("poststop", hooks_of(config, "poststop"), state.public(STOPPED),
+                  warn=warn_stderr)
+    except Exception as e:  # noqa: BLE001 - never hide the error that made create fail
+        warn_stderr(f"hooks.poststop: {e}")
 
 
 def _check_net_devices(config: dict) -> None:

@@ -49,7 +49,8 @@ def delete(store: StateStore, container_id: str, *, force: bool) -> None:
 
 
 def destroy(cdir: ContainerDir, state: ContainerState) -> None:
-    """Kill what is left, then remove the cgroup and the state directory."""
+    """Kill what is left, remove the cgroup and the state directory, then run
+    the poststop hooks (``delete``, ``run``'s exit and a failed ``start``)."""
     cgroup = manager_from_state(state.cgroup)
     if cgroup.is_frozen():
         from pyoci.cgroups import thaw
@@ -60,6 +61,18 @@ def destroy(cdir: ContainerDir, state: ContainerState) -> None:
     stop_process(state.creator)
     cgroup.destroy()
     cdir.remove()
+    if state.config.get("hooks"):
+        _run_poststop(state)
+
+
+def _run_poststop(state: ContainerState) -> None:
+    """Lifecycle step 13: after the container is gone, before delete returns, in
+    pyoci's namespaces; a failing hook is a warning (stderr and --log) and
+    changes nothing else, as runtime.md asks."""
+    from pyoci.container.hooks import hooks_of, run_hooks
+    from pyoci.log import warn
+
+    run_hooks("poststop", hooks_of(state.config, "poststop"), state.public(STOPPED), warn=warn)
 
 
 def stop_process(ident: ProcessIdentity, timeout: float = 10.0) -> None:

@@ -15,6 +15,7 @@ from pyoci.container.create import CreateOptions, create
 from pyoci.container.delete import destroy
 from pyoci.container.start import start
 from pyoci.container.state import StateStore
+from pyoci.errors import ContainerNotFound
 
 _FORWARDED = (
     signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
@@ -37,9 +38,19 @@ def run(store: StateStore, opts: CreateOptions, *, detach: bool) -> int:
             _relay_until_exit(master, init_pid)
         status = _wait_for(init_pid)
     finally:
-        with store.open(opts.container_id) as cdir:
-            destroy(cdir, cdir.load())
+        _destroy(store, opts.container_id)
     return status
+
+
+def _destroy(store: StateStore, container_id: str) -> None:
+    """Delete the container at exit; a failed start may have destroyed it already
+    (a failing startContainer or poststart hook), and its error must show."""
+    try:
+        cdir = store.open(container_id)
+    except ContainerNotFound:
+        return
+    with cdir:
+        destroy(cdir, cdir.load())
 
 
 def _take_terminal(opts: CreateOptions) -> int | None:

@@ -4,6 +4,13 @@ The init execs the user's program with the connection still open and
 close-on-exec, so EOF with no data means the exec happened; if execve fails
 the init writes its error into the connection first, and that becomes start's
 error, as runc reports a failed exec.
+
+Hooks (runtime.md lifecycle steps 7 to 9): the init runs the startContainer
+hooks before its exec; when one fails, its error arrives the same way and
+start stops and destroys the container (steps 12 and 13, poststop included).
+The poststart hooks run here, after the lock is released (a hook may call
+pyoci itself); a failing one also kills and destroys the container, and start
+fails with its message.
 """
 
 from __future__ import annotations
@@ -11,8 +18,19 @@ from __future__ import annotations
 import _socket as socket  # socket.py (enums, selectors) costs ~8 ms of start-up
 import os
 
-from pyoci.container.state import CREATED, EXEC_SOCKET, RUNNING, StateStore, socket_path
-from pyoci.errors import PyociError, StatusError
+from pyoci.container.state import (
+    CREATED,
+    EXEC_SOCKET,
+    RUNNING,
+    ContainerDir,
+    ContainerState,
+    StateStore,
+    socket_path,
+)
+from pyoci.errors import ContainerNotFound, PyociError, StatusError
+
+# How the init's startContainer hook failures begin (pyoci/container/hooks.py).
+_START_HOOK_FAILED = "hooks.startContainer"
 
 
 def start(store: StateStore, container_id: str) -> None:
@@ -26,10 +44,37 @@ def start(store: StateStore, container_id: str) -> None:
             os.unlink(cdir.file(EXEC_SOCKET))
         except FileNotFoundError:
             pass
+        if failure.startswith(_START_HOOK_FAILED):
+            _destroy(cdir, state)
+            raise PyociError(failure)
         state.status = RUNNING
         cdir.save(state)
     if failure:
         raise PyociError(failure)
+    if state.config.get("hooks"):
+        _run_poststart(store, state)
+
+
+def _run_poststart(store: StateStore, state: ContainerState) -> None:
+    """Lifecycle step 9, in pyoci's namespaces with status "running"; a failure
+    continues at step 12: the container is stopped and destroyed."""
+    from pyoci.container.hooks import HookError, hooks_of, run_hooks
+
+    try:
+        run_hooks("poststart", hooks_of(state.config, "poststart"), state.public(RUNNING))
+    except HookError:
+        try:
+            with store.open(state.id) as cdir:
+                _destroy(cdir, cdir.load())
+        except ContainerNotFound:
+            pass  # deleted by someone else meanwhile: nothing left to destroy
+        raise
+
+
+def _destroy(cdir: ContainerDir, state: ContainerState) -> None:
+    from pyoci.container.delete import destroy
+
+    destroy(cdir, state)
 
 
 def _refusal(status: str) -> str:

@@ -18,6 +18,7 @@ import os
 import socket
 
 from pyoci import syscalls
+from pyoci.container import hooks
 from pyoci.errors import PyociError
 from pyoci.namespaces import (
     NamespacePlan,
@@ -59,6 +60,10 @@ class InitContext:
         # The parent's fds the children must not keep, e.g. the state dir's flock.
         self.parent_fds = parent_fds or []
         self.rootless = rootless
+        # The state document (runtime.md) for createContainer and startContainer
+        # hooks, set by create when the config has hooks; the init fills in its
+        # host pid (from RESUME) and the status of the moment.
+        self.hook_state: dict | None = None
 
 
 def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:
@@ -163,14 +168,30 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
     protocol.send(chan, Message(protocol.CREATED))
     chan.close()
     if listener is None:
-        _exec(config, process, plan)
+        _start_container(ctx, process, plan)
     conn = _wait_for_start(listener)
     try:
-        _exec(config, process, plan)
+        _start_container(ctx, process, plan)
     except PyociError as e:
         conn.sendall(e.message.encode())
         os._exit(127)
     os._exit(127)
+
+
+def _start_container(ctx: InitContext, process: dict, plan: ExecPlan) -> NoReturn:
+    """``start`` connected: the startContainer hooks (lifecycle step 7, in the
+    container, state "created"), then the user's program. A hook's failure
+    reaches ``start`` through the exec socket like an exec failure, and its
+    message starts with "hooks.startContainer", which tells start to destroy."""
+    if ctx.hook_state is not None:
+        _run_init_hooks(ctx, "startContainer", "created")
+    _exec(ctx.config, process, plan)
+
+
+def _run_init_hooks(ctx: InitContext, kind: str, status: str) -> None:
+    """Hooks the spec runs in the container's namespaces, run by the init itself."""
+    doc = dict(ctx.hook_state or {}, status=status)
+    hooks.run_hooks(kind, hooks.hooks_of(ctx.config, kind), doc)
 
 
 def _exec(config: dict, process: dict, plan: ExecPlan) -> NoReturn:
@@ -184,7 +205,11 @@ def _before_pivot(ctx: InitContext, chan: socket.socket) -> None:
     """Hand over to the parent (netDevices, prestart and createRuntime hooks), then
     run what belongs in the container's namespaces before pivot_root."""
     protocol.send(chan, Message(protocol.PREPIVOT))
-    protocol.expect(chan, protocol.RESUME)
+    resume = protocol.expect(chan, protocol.RESUME)
+    if ctx.hook_state is not None:
+        # createContainer: container namespaces, the runtime's root still visible.
+        ctx.hook_state["pid"] = resume.pid
+        _run_init_hooks(ctx, "createContainer", "creating")
 
 
 def _wait_for_start(listener: socket.socket) -> socket.socket:

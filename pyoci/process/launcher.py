@@ -59,7 +59,8 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
                 prepivot = False
                 if before_pivot is not None:
                     before_pivot(init_pid)
-                protocol.send(parent_end, Message(protocol.RESUME))
+                # The init's host pid: its hooks' state documents need it.
+                protocol.send(parent_end, Message(protocol.RESUME, pid=init_pid))
     except BaseException:
         for pid in (init_pid, stage1):
             _kill_and_reap(pid)

@@ -8,7 +8,8 @@ container init) take turns:
     child  -> PID      the container init's host pid (after the pid-ns fork)
     init   -> PREPIVOT every mount is in place, the root not yet pivoted: the
                        parent's turn (netDevices, prestart/createRuntime hooks)
-    parent -> RESUME   done: pivot and carry on
+    parent -> RESUME   done, with the init's host pid (for its hooks): pivot and
+                       carry on
     init   -> CREATED  the rootfs and process are ready; blocked until start
     any    -> ERROR    what failed, with its context; the sender then exits
 
