@@ -261,3 +261,77 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 def join_session_keyring(name: str) -> int:
     return _check(_libc.syscall(_NR["keyctl"], KEYCTL_JOIN_SESSION_KEYRING, _bytes(name)),
                   "keyctl join session keyring")
+
+
+# -- Scheduling and placement (process.scheduler, ioPriority, memoryPolicy, personality).
+_PLACEMENT_NR = {
+    "x86_64": {"sched_setattr": 314, "sched_getattr": 315, "ioprio_set": 251,
+               "ioprio_get": 252, "set_mempolicy": 238, "get_mempolicy": 239},
+    "aarch64": {"sched_setattr": 274, "sched_getattr": 275, "ioprio_set": 30,
+                "ioprio_get": 31, "set_mempolicy": 237, "get_mempolicy": 236},
+}
+_NR_PLACEMENT = _PLACEMENT_NR.get(os.uname().machine, _PLACEMENT_NR["x86_64"])
+IOPRIO_WHO_PROCESS = 1
+
+
+class SchedAttr(ctypes.Structure):
+    """struct sched_attr (<linux/sched/types.h>), SCHED_ATTR_SIZE_VER1: 56 bytes."""
+
+    _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
+                ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
+                ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
+                ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64),
+                ("sched_util_min", ctypes.c_uint32), ("sched_util_max", ctypes.c_uint32)]
+
+
+def sched_setattr(attr: SchedAttr, pid: int = 0) -> None:
+    attr.size = ctypes.sizeof(SchedAttr)
+    _check(_libc.syscall(_NR_PLACEMENT["sched_setattr"], pid, ctypes.byref(attr), 0),
+           "sched_setattr")
+
+
+def sched_getattr(pid: int = 0) -> SchedAttr:
+    attr = SchedAttr()
+    _check(_libc.syscall(_NR_PLACEMENT["sched_getattr"], pid, ctypes.byref(attr),
+                         ctypes.sizeof(attr), 0), "sched_getattr")
+    return attr
+
+
+def ioprio_set(value: int, pid: int = 0) -> None:
+    _check(_libc.syscall(_NR_PLACEMENT["ioprio_set"], IOPRIO_WHO_PROCESS, pid, value),
+           "ioprio_set")
+
+
+def ioprio_get(pid: int = 0) -> int:
+    return _check(_libc.syscall(_NR_PLACEMENT["ioprio_get"], IOPRIO_WHO_PROCESS, pid),
+                  "ioprio_get")
+
+
+def _nodemask(words: list[int]) -> ctypes.Array:
+    return (ctypes.c_ulong * max(len(words), 1))(*words)
+
+
+def set_mempolicy(mode: int, words: list[int], maxnode: int) -> None:
+    """``words`` is the nodemask as unsigned longs; the kernel reads ``maxnode - 1`` bits."""
+    mask = _nodemask(words)
+    _check(_libc.syscall(_NR_PLACEMENT["set_mempolicy"], mode,
+                         mask if words else None, ctypes.c_ulong(maxnode)), "set_mempolicy")
+
+
+def get_mempolicy(nwords: int = 16) -> tuple[int, list[int]]:
+    """The calling thread's policy mode and its nodemask words."""
+    mode = ctypes.c_int(0)
+    mask = (ctypes.c_ulong * nwords)()
+    _check(_libc.syscall(_NR_PLACEMENT["get_mempolicy"], ctypes.byref(mode), mask,
+                         ctypes.c_ulong(nwords * 8 * ctypes.sizeof(ctypes.c_ulong)),
+                         None, ctypes.c_ulong(0)), "get_mempolicy")
+    return mode.value, list(mask)
+
+
+PERSONALITY_QUERY = 0xFFFFFFFF
+_libc.personality.restype = ctypes.c_int
+
+
+def personality(persona: int) -> int:
+    """Set the execution domain; returns the previous persona (query with 0xffffffff)."""
+    return _check(_libc.personality(ctypes.c_ulong(persona)), "personality")

@@ -28,9 +28,11 @@ from pyoci.container.state import (
 )
 from pyoci.errors import ConfigError, PyociError, UsageError
 from pyoci.namespaces import NamespacePlan
+from pyoci.process import placement
 from pyoci.process.console import connect_console_socket
 from pyoci.process.init import InitContext
 from pyoci.process.launcher import launch
+from pyoci.security import lsm
 
 
 class CreateOptions:
@@ -62,6 +64,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     check_container_id(opts.container_id)
     bundle = os.path.abspath(opts.bundle)
     config = load_config(bundle)
+    placement.check(config)  # scheduling, affinity, NUMA, personality, intelRdt
+    lsm.check(config)  # a label for an LSM the host lacks fails here
     _check_net_devices(config)
     rootfs = _rootfs_path(config, bundle)
     terminal = _check_terminal(config, opts)

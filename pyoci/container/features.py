@@ -2,15 +2,18 @@
 
 The spec says this document describes what the runtime *implements*, fixed at
 build time and independent of the host, so it is a plain literal: no probing of
-the kernel, no imports beyond pyoci's version. When a feature lands, the entry
-named in the comments below must grow with it, or engines will refuse configs
-pyoci could run (or, worse, send configs it silently ignores).
+the kernel; the only imports are pyoci's own name tables (no ctypes, no
+syscalls). When a feature lands, the entry named in the comments below must
+grow with it, or engines will refuse configs pyoci could run (or, worse, send
+configs it silently ignores).
 """
 
 from __future__ import annotations
 
 import pyoci
 from pyoci.container.hooks import HOOK_KINDS
+from pyoci.process import intelrdt, mempolicy
+from pyoci.security import apparmor, selinux
 
 # config.md "Posix-platform Hooks", including the deprecated prestart: the
 # kinds pyoci/container/hooks.py runs, so the list cannot claim more.
@@ -66,14 +69,15 @@ def _linux_features() -> dict:
         # When seccomp lands: enabled True plus actions, operators, archs,
         # knownFlags and supportedFlags.
         "seccomp": {"enabled": False},
-        "apparmor": {"enabled": False},
-        "selinux": {"enabled": False},
-        # When intelRdt lands: enabled, schemata, monitoring.
-        "intelRdt": {"enabled": False},
+        # What pyoci implements (features-linux.md), not what this host enables.
+        "apparmor": {"enabled": apparmor.IMPLEMENTED},
+        "selinux": {"enabled": selinux.IMPLEMENTED},
+        # When intelRdt lands: schemata and monitoring too.
+        "intelRdt": {"enabled": intelrdt.IMPLEMENTED},
         "mountExtensions": {"idmap": {"enabled": True}},
         # linux.netDevices: pyoci/netdevices.py moves host interfaces in.
         "netDevices": {"enabled": True},
-        # Not yet listed: memoryPolicy {modes, flags} once set_mempolicy lands.
+        "memoryPolicy": {"modes": list(mempolicy.MODES), "flags": list(mempolicy.FLAGS)},
     }
 
 

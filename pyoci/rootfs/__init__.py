@@ -27,6 +27,7 @@ from pyoci.rootfs.mounts import apply_mounts, mount_flags_of
 from pyoci.rootfs.options import PROPAGATION
 from pyoci.rootfs.paths import mkdir_all_in_root
 from pyoci.rootfs.pivot import move_into, pivot_into
+from pyoci.security import selinux
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
@@ -88,7 +89,8 @@ def _populate(root_fd: int, config: dict[str, Any], bundle: str, userns_fd: int 
               console_path: str | None) -> None:
     """Everything done while the rootfs is still a subdirectory: mounts, /dev, console."""
     linux = config.get("linux") or {}
-    mounts = config.get("mounts") or []
+    # linux.mountLabel: a context= option on the mounts that take one (runc's rules).
+    mounts = selinux.label_mounts(config.get("mounts") or [], linux.get("mountLabel"))
     namespaces = linux.get("namespaces") or []
     cgroupns = any(ns.get("type") == "cgroup" for ns in namespaces)
     apply_mounts(root_fd, mounts, bundle, userns_fd=userns_fd, cgroupns=cgroupns)
