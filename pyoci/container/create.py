@@ -32,7 +32,7 @@ from pyoci.process import placement
 from pyoci.process.console import connect_console_socket
 from pyoci.process.init import InitContext
 from pyoci.process.launcher import launch
-from pyoci.security import lsm
+from pyoci.security import lsm, seccomp
 
 
 class CreateOptions:
@@ -66,6 +66,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     config = load_config(bundle)
     placement.check(config)  # scheduling, affinity, NUMA, personality, intelRdt
     lsm.check(config)  # a label for an LSM the host lacks fails here
+    seccomp.check(config)  # and builds the filter the init will load
     _check_net_devices(config)
     rootfs = _rootfs_path(config, bundle)
     terminal = _check_terminal(config, opts)
@@ -93,7 +94,9 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
             ctx.hook_state = state.public(CREATED)
         pid = launch(ctx, cgroup, rootless=opts.rootless,
                      before_pivot=lambda init_pid: _before_pivot(config, state, init_pid,
-                                                                 rollback, cleanup))
+                                                                 rollback, cleanup),
+                     on_seccomp=lambda init_pid, fd: _seccomp_listener(config, state,
+                                                                       init_pid, fd))
         rollback.push(_kill, pid)
         state.init = ProcessIdentity.of(pid)
         state.status = CREATED
@@ -123,6 +126,14 @@ def _before_pivot(config: dict, state: ContainerState, init_pid: int,
         rollback.push(moved.restore)  # failure (runs first): the devices go home
     if config.get("hooks"):
         _run_create_hooks(config, state, init_pid)
+
+
+def _seccomp_listener(config: dict, state: ContainerState, init_pid: int, fd: int) -> None:
+    """The init loaded a notify filter before CREATED: its listener gets the fd
+    with the state as runc sends it then (status "creating", the init's pid)."""
+    doc = state.public(CREATED)
+    doc.update(status=CREATING, pid=init_pid)
+    seccomp.send_to_listener(config, doc, fd)
 
 
 def _run_create_hooks(config: dict, state: ContainerState, init_pid: int) -> None:

@@ -3,9 +3,12 @@
 The spec says this document describes what the runtime *implements*, fixed at
 build time and independent of the host, so it is a plain literal: no probing of
 the kernel; the only imports are pyoci's own name tables (no ctypes, no
-syscalls). When a feature lands, the entry named in the comments below must
-grow with it, or engines will refuse configs pyoci could run (or, worse, send
-configs it silently ignores).
+syscalls). One exception, which features-linux.md asks for: ``linux.seccomp``
+lists the archs the running libseccomp knows and, in ``supportedFlags``, the
+flags it and the kernel accept (libseccomp is opened for that alone). When a
+feature lands, the entry named in the comments below must grow with it, or
+engines will refuse configs pyoci could run (or, worse, send configs it
+silently ignores).
 """
 
 from __future__ import annotations
@@ -66,9 +69,9 @@ def _linux_features() -> dict:
         # Grow systemd/systemdUser with the systemd cgroup driver, rdma with
         # the rdma controller.
         "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
-        # When seccomp lands: enabled True plus actions, operators, archs,
-        # knownFlags and supportedFlags.
-        "seccomp": {"enabled": False},
+        # From pyoci/security/seccomp.py's tables, filtered by what the running
+        # libseccomp and kernel accept (the one probe here; ctypes only now).
+        "seccomp": _seccomp_features(),
         # What pyoci implements (features-linux.md), not what this host enables.
         "apparmor": {"enabled": apparmor.IMPLEMENTED},
         "selinux": {"enabled": selinux.IMPLEMENTED},
@@ -79,6 +82,12 @@ def _linux_features() -> dict:
         "netDevices": {"enabled": True},
         "memoryPolicy": {"modes": list(mempolicy.MODES), "flags": list(mempolicy.FLAGS)},
     }
+
+
+def _seccomp_features() -> dict:
+    from pyoci.security import seccomp
+
+    return seccomp.features()
 
 
 def features_document() -> dict:

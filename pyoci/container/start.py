@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import _socket as socket  # socket.py (enums, selectors) costs ~8 ms of start-up
 import os
+import sys
 
 from pyoci.container.state import (
     CREATED,
@@ -39,7 +40,7 @@ def start(store: StateStore, container_id: str) -> None:
         status = state.current_status(cdir.path)
         if status != CREATED:
             raise StatusError(_refusal(status))
-        failure = _release(socket_path(cdir.path, cdir.fd))
+        failure = _release(socket_path(cdir.path, cdir.fd), state)
         try:
             os.unlink(cdir.file(EXEC_SOCKET))
         except FileNotFoundError:
@@ -85,8 +86,12 @@ def _refusal(status: str) -> str:
     return f"cannot start a container that is {status}"
 
 
-def _release(path: str) -> str:
-    """Connect, say go, and read until the init's exec closes the connection."""
+def _release(path: str, state: ContainerState) -> str:
+    """Connect, say go, and read until the init's exec closes the connection.
+
+    A message carrying an fd is the init's seccomp notify fd (noNewPrivileges
+    loads the filter only now): it goes on to the listener before the exec.
+    """
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         try:
@@ -95,8 +100,38 @@ def _release(path: str) -> str:
         except OSError as e:
             raise PyociError(f"container init is not waiting for start: {e.strerror}") from None
         chunks = []
-        while chunk := conn.recv(4096):
+        own_failure = ""
+        while True:
+            chunk, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(4))
+            if ancillary:
+                own_failure = own_failure or _forward_notify_fd(conn, state, ancillary)
+                continue
+            if not chunk:
+                break
             chunks.append(chunk)
     finally:
         conn.close()
-    return b"".join(chunks).decode(errors="replace")
+    return own_failure or b"".join(chunks).decode(errors="replace")
+
+
+def _forward_notify_fd(conn: socket.socket, state: ContainerState,
+                       ancillary: list[tuple[int, int, bytes]]) -> str:
+    """Send the notify fd to listenerPath, then tell the init; return our error."""
+    from pyoci.security import seccomp
+
+    fds = [int.from_bytes(data[i:i + 4], sys.byteorder)
+           for level, kind, data in ancillary
+           if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
+           for i in range(0, len(data) - 3, 4)]
+    try:
+        if not fds:
+            raise PyociError("linux.seccomp: the init sent no notify fd")
+        seccomp.send_to_listener(state.config, state.public(CREATED), fds[0])
+    except PyociError as e:
+        conn.sendall(seccomp.HANDOFF_FAILED)
+        return e.message
+    finally:
+        for fd in fds:
+            os.close(fd)
+    conn.sendall(seccomp.HANDOFF_OK)
+    return ""

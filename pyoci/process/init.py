@@ -163,7 +163,7 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
     placement.apply(config)
     lsm.prepare_exec(config)
     if not process.get("noNewPrivileges"):
-        seccomp.load_privileged(config)
+        seccomp.load_privileged(config, chan)  # a notify fd goes to create over chan
     plan = finalize_process(process, preserve_fds=ctx.preserve_fds, keep_fds=keep)
     protocol.send(chan, Message(protocol.CREATED))
     chan.close()
@@ -171,21 +171,22 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
         _start_container(ctx, process, plan)
     conn = _wait_for_start(listener)
     try:
-        _start_container(ctx, process, plan)
+        _start_container(ctx, process, plan, conn)
     except PyociError as e:
         conn.sendall(e.message.encode())
         os._exit(127)
     os._exit(127)
 
 
-def _start_container(ctx: InitContext, process: dict, plan: ExecPlan) -> NoReturn:
+def _start_container(ctx: InitContext, process: dict, plan: ExecPlan,
+                     conn: socket.socket | None = None) -> NoReturn:
     """``start`` connected: the startContainer hooks (lifecycle step 7, in the
     container, state "created"), then the user's program. A hook's failure
     reaches ``start`` through the exec socket like an exec failure, and its
     message starts with "hooks.startContainer", which tells start to destroy."""
     if ctx.hook_state is not None:
         _run_init_hooks(ctx, "startContainer", "created")
-    _exec(ctx.config, process, plan)
+    _exec(ctx.config, process, plan, conn)
 
 
 def _run_init_hooks(ctx: InitContext, kind: str, status: str) -> None:
@@ -194,10 +195,12 @@ def _run_init_hooks(ctx: InitContext, kind: str, status: str) -> None:
     hooks.run_hooks(kind, hooks.hooks_of(ctx.config, kind), doc)
 
 
-def _exec(config: dict, process: dict, plan: ExecPlan) -> NoReturn:
-    """The last steps: a noNewPrivileges seccomp filter as late as possible, then execve."""
+def _exec(config: dict, process: dict, plan: ExecPlan,
+          conn: socket.socket | None = None) -> NoReturn:
+    """The last steps: a noNewPrivileges seccomp filter as late as possible (its
+    notify fd goes to ``start`` over ``conn``), then execve."""
     if process.get("noNewPrivileges"):
-        seccomp.load_late(config)
+        seccomp.load_late(config, conn)
     exec_process(plan)
 
 

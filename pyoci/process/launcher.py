@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from collections.abc import Callable
 
 from pyoci import syscalls
 from pyoci.cgroups import CgroupManager
+from pyoci.errors import PyociError
 from pyoci.namespaces import write_id_maps
 from pyoci.process import protocol
 from pyoci.process.init import InitContext, run_child
@@ -22,11 +24,13 @@ from pyoci.process.protocol import Message
 
 
 def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
-           before_pivot: Callable[[int], None] | None = None) -> int:
+           before_pivot: Callable[[int], None] | None = None,
+           on_seccomp: Callable[[int, int], None] | None = None) -> int:
     """Fork the container and return its init's host pid once it is created.
 
     ``before_pivot(init_pid)`` is the runtime's part of creation that needs the
     container's namespaces but must precede pivot_root (the init waits for it).
+    ``on_seccomp(init_pid, fd)`` forwards a seccomp notify fd the init sent.
     """
     parent_end, child_end = protocol.channel_pair()
     stage1 = os.fork()
@@ -46,8 +50,11 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
             # stage 1 reports the init's pid right after forking it, but a
             # descheduled stage 1 may speak after the init: take the messages in
             # any order, and answer PREPIVOT once the pid is known.
-            msg = protocol.expect(parent_end, protocol.PID, protocol.PREPIVOT, protocol.CREATED)
-            if msg.kind == protocol.PID:
+            msg = protocol.expect(parent_end, protocol.PID, protocol.PREPIVOT, protocol.CREATED,
+                                  protocol.SECCOMP)
+            if msg.kind == protocol.SECCOMP:
+                _forward_seccomp(parent_end, msg, init_pid, on_seccomp)
+            elif msg.kind == protocol.PID:
                 init_pid = msg.pid
                 if init_pid != stage1:
                     _reap(stage1)
@@ -68,6 +75,19 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
     finally:
         parent_end.close()
     return init_pid
+
+
+def _forward_seccomp(chan: socket.socket, msg: Message, init_pid: int,
+                     on_seccomp: Callable[[int, int], None] | None) -> None:
+    """Hand the init's notify fd on, close our copy, and let the init carry on."""
+    try:
+        if on_seccomp is None or msg.fd < 0:
+            raise PyociError("linux.seccomp: the notify fd has nowhere to go")
+        on_seccomp(init_pid, msg.fd)
+    finally:
+        if msg.fd >= 0:
+            os.close(msg.fd)
+    protocol.send(chan, Message(protocol.SECCOMP_DONE))
 
 
 def _reap(pid: int) -> None:

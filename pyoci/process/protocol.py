@@ -10,6 +10,9 @@ container init) take turns:
                        parent's turn (netDevices, prestart/createRuntime hooks)
     parent -> RESUME   done, with the init's host pid (for its hooks): pivot and
                        carry on
+    init   -> SECCOMP  its seccomp filter is loaded; the notify fd rides along
+                       (SCM_RIGHTS) for the parent to forward to listenerPath
+    parent -> SECCOMP_DONE  forwarded: carry on
     init   -> CREATED  the rootfs and process are ready; blocked until start
     any    -> ERROR    what failed, with its context; the sender then exits
 
@@ -20,6 +23,7 @@ every child end is closed, so a child that dies without a word is noticed.
 from __future__ import annotations
 
 import socket
+import sys
 
 from pyoci import jsonio
 from pyoci.errors import PyociError
@@ -30,18 +34,22 @@ PID = "pid"
 PREPIVOT = "prepivot"
 RESUME = "resume"
 CREATED = "created"
+SECCOMP = "seccomp"
+SECCOMP_DONE = "seccompdone"
 ERROR = "error"
 
 _MAX_MESSAGE = 65536
+_FD_SPACE = socket.CMSG_SPACE(4)  # one fd of SCM_RIGHTS
 
 
 class Message:
-    __slots__ = ("kind", "pid", "error")
+    __slots__ = ("kind", "pid", "error", "fd")
 
     def __init__(self, kind: str, pid: int = 0, error: str = "") -> None:
         self.kind = kind
         self.pid = pid
         self.error = error
+        self.fd = -1  # a received fd (SCM_RIGHTS); the receiver must close it
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Message) and \
@@ -78,11 +86,21 @@ def send(sock: socket.socket, msg: Message) -> None:
     sock.send(msg.encode())
 
 
+def send_fd(sock: socket.socket, msg: Message, fd: int) -> None:
+    """Send ``msg`` with ``fd`` attached (no socket.send_fds: it imports array)."""
+    sock.sendmsg([msg.encode()],
+                 [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))])
+
+
 def receive(sock: socket.socket) -> Message:
-    raw = sock.recv(_MAX_MESSAGE)
+    raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
     if not raw:
         raise ChannelClosed("container init exited before it was ready")
-    return Message.decode(raw)
+    msg = Message.decode(raw)
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
+            msg.fd = int.from_bytes(data[:4], sys.byteorder)
+    return msg
 
 
 def expect(sock: socket.socket, *kinds: str) -> Message:
