@@ -16,28 +16,18 @@ from __future__ import annotations
 import pyoci
 from pyoci.container.hooks import HOOK_KINDS
 from pyoci.process import intelrdt, mempolicy
+from pyoci.rootfs.options import known_options
 from pyoci.security import apparmor, selinux
 
 # config.md "Posix-platform Hooks", including the deprecated prestart: the
 # kinds pyoci/container/hooks.py runs, so the list cannot claim more.
 HOOKS: tuple[str, ...] = HOOK_KINDS
 
-# Every option of config.md's "Linux mount options" table, plus rnodev (the
-# recursive nodev that the table's rdev implies and the features.md example
-# lists). Filesystem-specific data options (mode=, size=...) are deliberately
-# absent: features.md says they SHOULD NOT be listed.
-MOUNT_OPTIONS: tuple[str, ...] = (
-    "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec",
-    "idmap", "iversion", "lazytime", "loud", "mand", "noatime", "nodev",
-    "nodiratime", "noexec", "noiversion", "nolazytime", "nomand", "norelatime",
-    "nostrictatime", "nosuid", "nosymfollow", "private", "ratime", "rbind",
-    "rdev", "rdiratime", "relatime", "remount", "rexec", "ridmap", "rnoatime",
-    "rnodev", "rnodiratime", "rnoexec", "rnorelatime", "rnostrictatime",
-    "rnosuid", "rnosymfollow", "ro", "rprivate", "rrelatime", "rro", "rrw",
-    "rshared", "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable",
-    "rw", "shared", "silent", "slave", "strictatime", "suid", "symfollow",
-    "sync", "tmpcopyup", "unbindable",
-)  # fmt: skip
+# Every mount option pyoci interprets itself, straight from the parser's tables:
+# the Linux mount-option table of config.md plus tmpcopyup. Filesystem-specific
+# data options (mode=, size=...) are deliberately absent: features.md says they
+# SHOULD NOT be listed.
+MOUNT_OPTIONS: tuple[str, ...] = tuple(sorted(known_options()))
 
 # defs-linux.json NamespaceType: all eight, time included.
 NAMESPACES: tuple[str, ...] = (

@@ -202,3 +202,13 @@ def test_features_returns_fresh_dicts() -> None:
     pristine = copy.deepcopy(doc)
     doc["linux"]["namespaces"].clear()
     assert features_document() == pristine
+
+
+def test_every_advertised_mount_option_is_interpreted_by_the_parser() -> None:
+    """features' mountOptions come from the parser: none of them may fall through
+    to the filesystem's data string, where the kernel would see it unparsed."""
+    from pyoci.rootfs.options import parse_options
+
+    for option in features_document()["mountOptions"]:
+        assert parse_options([option]).data == "", option
+    assert parse_options(["size=1m"]).data == "size=1m"
