@@ -82,7 +82,11 @@ def _before_pivot_propagation(flags: int) -> int:
     """
     if not flags or flags & (sc.MS_SHARED | sc.MS_UNBINDABLE):
         return _DEFAULT_PROPAGATION
-    return flags
+    # Recursive, unlike runc's "slave": otherwise a shared mount holding the
+    # rootfs stays shared, gets made private for pivot_root, and the container's
+    # "/" loses its master: it would not receive the host's mount events that
+    # config-linux.md promises for "slave".
+    return flags | sc.MS_REC
 
 
 def _populate(root_fd: int, config: dict[str, Any], bundle: str, userns_fd: int | None,
