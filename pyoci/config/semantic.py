@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from pyoci.config.validate import format_path
+from pyoci.container.hooks import HOOK_KINDS
 from pyoci.errors import ConfigError, UsageError
 
 TYPE_CHECKING = False
@@ -39,14 +40,6 @@ MPOL_NEED_NODES = (
     "MPOL_INTERLEAVE",
     "MPOL_WEIGHTED_INTERLEAVE",
     "MPOL_PREFERRED_MANY",
-)
-HOOK_KINDS = (
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
 )
 IFNAMSIZ = 16  # includes the trailing NUL
 CONTAINER_ID_MAX = 1024

@@ -18,6 +18,7 @@ from pyoci.container.hooks import HOOK_KINDS
 from pyoci.process import intelrdt, mempolicy
 from pyoci.rootfs.options import known_options
 from pyoci.security import apparmor, selinux
+from pyoci.security.capabilities import CAPABILITY_NAMES
 
 # config.md "Posix-platform Hooks", including the deprecated prestart: the
 # kinds pyoci/container/hooks.py runs, so the list cannot claim more.
@@ -34,21 +35,8 @@ NAMESPACES: tuple[str, ...] = (
     "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts",
 )  # fmt: skip
 
-# Every capability the kernel defines, in kernel order (CAP_CHOWN = 0 ...
-# CAP_CHECKPOINT_RESTORE = 40). Grow when the kernel adds one.
-CAPABILITIES: tuple[str, ...] = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP",
-    "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
-    "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-    "CAP_CHECKPOINT_RESTORE",
-)  # fmt: skip
+# Every capability pyoci knows, in kernel order: the table it parses and sets with.
+CAPABILITIES: tuple[str, ...] = CAPABILITY_NAMES
 
 
 def _linux_features() -> dict:

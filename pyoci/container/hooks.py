@@ -22,6 +22,7 @@ import time
 
 from pyoci import jsonio
 from pyoci.errors import PyociError
+from pyoci.process.execpath import env_mapping
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
@@ -80,7 +81,7 @@ def _run_one(hook: dict, payload: bytes) -> str | None:
     path = hook["path"]
     # Python's execve refuses an empty argv; an absent or empty args means [path].
     argv = list(hook.get("args") or []) or [path]
-    env = _env_dict(hook.get("env") or [])
+    env = env_mapping(hook.get("env") or [])
     stdin_r, stdin_w = os.pipe()
     err_r, err_w = os.pipe()
     pid = os.fork()
@@ -186,16 +187,6 @@ def _describe(status: int) -> str | None:
         code = os.WEXITSTATUS(status)
         return None if code == 0 else f"exited with status {code}"
     return f"was killed by signal {os.WTERMSIG(status)}"
-
-
-def _env_dict(env: list[str]) -> dict[str, str]:
-    """os.execve wants a mapping; later duplicates win, entries without '=' are dropped."""
-    result: dict[str, str] = {}
-    for entry in env:
-        key, sep, value = entry.partition("=")
-        if sep and key:
-            result[key] = value
-    return result
 
 
 def _read_all(fd: int) -> str:

@@ -77,3 +77,14 @@ def resolve_executable(arg0: str, env: list[str], cwd: str) -> str:
         if _check_executable(full, full) is None:
             return os.path.normpath(full)
     raise ExecutableNotFound(f"exec: {_quote(arg0)}: executable file not found in $PATH")
+
+
+def env_mapping(env: list[str]) -> dict[str, str]:
+    """``KEY=value`` strings as the mapping os.execve wants: a later duplicate wins, as
+    with repeated setenv; an entry without '=' (or with an empty key) is dropped."""
+    result: dict[str, str] = {}
+    for entry in env:
+        key, sep, value = entry.partition("=")
+        if sep and key:
+            result[key] = value
+    return result

@@ -21,7 +21,7 @@ import signal
 
 from pyoci import syscalls
 from pyoci.errors import ConfigError, PyociError
-from pyoci.process.execpath import go_strerror, resolve_executable
+from pyoci.process.execpath import env_mapping, go_strerror, resolve_executable
 from pyoci.security.capabilities import (
     apply_capabilities,
     drop_bounding,
@@ -341,16 +341,6 @@ def exec_process(plan: ExecPlan) -> NoReturn:
     """Exec the container's process; on failure raise runc's ``exec <path>: <errno>``."""
     reset_signals()
     try:
-        os.execve(plan.path, plan.argv, _env_dict(plan.env))
+        os.execve(plan.path, plan.argv, env_mapping(plan.env))
     except OSError as e:
         raise PyociError(f"exec {plan.path}: {go_strerror(e.errno)}") from None
-
-
-def _env_dict(env: list[str]) -> dict[str, str]:
-    """os.execve wants a mapping; later duplicates win as with repeated setenv."""
-    result: dict[str, str] = {}
-    for entry in env:
-        key, sep, value = entry.partition("=")
-        if sep and key:
-            result[key] = value
-    return result
