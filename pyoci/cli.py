@@ -23,8 +23,10 @@ class Command:
 
     def __init__(self, run, values: dict[str, str] | None = None,  # noqa: ANN001
                  flags: dict[str, str] | None = None, positionals: tuple[int, int] = (1, 1),
-                 usage: str = "<container-id>", summary: str = "") -> None:
+                 usage: str = "<container-id>", summary: str = "",
+                 stop_at_positional: bool = False) -> None:
         self.run = run
+        self.stop_at_positional = stop_at_positional  # ps: what follows the id is ps's
         self.values = values or {}
         self.flags = flags or {}
         self.positionals = positionals
@@ -240,6 +242,53 @@ def cmd_features(g: Globals, opts: dict, pos: list[str]) -> int:
     return 0
 
 
+def cmd_pause(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.pause import pause
+
+    pause(_store(g), _container_id(pos))
+    return 0
+
+
+def cmd_resume(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.pause import resume
+
+    resume(_store(g), _container_id(pos))
+    return 0
+
+
+def cmd_ps(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container import ps
+
+    fmt = opts.get("format", "table")
+    ps.check_format(fmt)
+    pids = ps.container_pids(_store(g), _container_id(pos))
+    print(ps.json_text(pids) if fmt == "json" else ps.table_text(pids, pos[1:]))
+    return 0
+
+
+def cmd_update(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.update import build_resources, update
+
+    flags = {k: v for k, v in opts.items() if k.startswith("--")}
+    update(_store(g), _container_id(pos), build_resources(opts.get("resources"), flags))
+    return 0
+
+
+def cmd_events(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.events import events, parse_duration
+
+    interval = parse_duration(opts.get("interval", "5s"))
+    events(_store(g), _container_id(pos), stats=opts.get("stats", False), interval=interval)
+    return 0
+
+
+_UPDATE_VALUES = {"--resources": "resources", "-r": "resources",
+                  **{f: f for f in ("--memory", "--memory-reservation", "--memory-swap",
+                                    "--kernel-memory", "--kernel-memory-tcp", "--cpu-shares",
+                                    "--cpu-quota", "--cpu-period", "--cpu-rt-runtime",
+                                    "--cpu-rt-period", "--cpuset-cpus", "--cpuset-mems",
+                                    "--pids-limit", "--blkio-weight")}}
+
 _CREATE_VALUES = {"--bundle": "bundle", "-b": "bundle", "--pid-file": "pid_file",
                   "--console-socket": "console_socket", "--preserve-fds": "preserve_fds"}
 _CREATE_FLAGS = {"--no-pivot": "no_pivot", "--no-new-keyring": "no_new_keyring"}
@@ -267,6 +316,19 @@ COMMANDS: dict[str, Command] = {
                     summary="create a new specification file"),
     "features": Command(cmd_features, positionals=(0, 0), usage="",
                         summary="show the enabled features"),
+    "pause": Command(cmd_pause, summary="pause suspends all processes inside the container"),
+    "resume": Command(cmd_resume,
+                      summary="resumes all processes that have been previously paused"),
+    "ps": Command(cmd_ps, values={"--format": "format", "-f": "format"},
+                  positionals=(1, 1 << 16), usage="<container-id> [ps options]",
+                  summary="ps displays the processes running inside a container",
+                  stop_at_positional=True),
+    "update": Command(cmd_update, values=_UPDATE_VALUES,
+                      summary="update container resource constraints"),
+    "events": Command(cmd_events, values={"--interval": "interval"},
+                      flags={"--stats": "stats"},
+                      summary="display container events such as OOM notifications, cpu, "
+                              "memory, and IO usage statistics"),
 }
 
 
@@ -306,7 +368,8 @@ def dispatch(g: Globals, rest: list[str]) -> int:
     if args[:1] in (["--help"], ["-h"]):
         print(f"usage: pyoci {name} [command options] {cmd.usage}\n\n{cmd.summary}")
         return 0
-    opts, pos = parse_options(args, cmd.values, cmd.flags)
+    opts, pos = parse_options(args, cmd.values, cmd.flags,
+                              stop_at_positional=cmd.stop_at_positional)
     low, high = cmd.positionals
     if not low <= len(pos) <= high:
         want = f"{low}" if low == high else f"{low} to {high}"

@@ -91,6 +91,59 @@ class CgroupManager:
             return _read(os.path.join(unified, "cgroup.freeze")).strip() == "1"
         return False
 
+    def freeze(self) -> None:
+        """Pause every process: v1 freezer where mounted (as runc does on hybrid hosts),
+        else v2 cgroup.freeze; return only once the kernel reports them frozen."""
+        freezer = self.paths.get("freezer")
+        if freezer:
+            _freeze_v1(freezer)
+            return
+        unified = self.paths.get("")
+        if unified and os.path.exists(os.path.join(unified, "cgroup.freeze")):
+            _freeze_v2(unified)
+            return
+        raise PyociError("pause: the container's cgroup has no freezer")
+
+    def thaw(self) -> None:
+        thaw(self)
+
+    def signal_all(self, sig: int) -> None:
+        """``kill --all``: SIGKILL through v2 cgroup.kill when there is one (atomic,
+        forks included); otherwise freeze, signal every pid, thaw, as runc does."""
+        unified = self.paths.get("")
+        kill_file = os.path.join(unified, "cgroup.kill") if unified else ""
+        if sig == signal.SIGKILL and kill_file and os.path.exists(kill_file):
+            with open(kill_file, "w") as f:
+                f.write("1")
+            if self.is_frozen():
+                thaw(self)  # a v1-frozen task dies only once thawed
+            return
+        frozen = False
+        try:
+            self.freeze()
+            frozen = True
+        except PyociError:
+            pass  # no freezer: signal without it
+        try:
+            for pid in self.all_pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if frozen:
+                thaw(self)
+
+    def all_pids(self) -> list[int]:
+        """Every pid in the container's cgroup and its sub-cgroups, in the order read."""
+        path = self._procs_path()
+        if not path:
+            return []
+        found: list[int] = []
+        for directory, _, _ in os.walk(path):
+            found.extend(_read_procs(directory))
+        return found
+
     def to_state(self) -> dict:
         return {"driver": self.driver, "paths": self.paths, "created": self.created}
 
@@ -201,6 +254,42 @@ def _rmdir_retry(directory: str, attempts: int = 50) -> None:
                     pass
             time.sleep(0.01)
     raise PyociError(f"remove cgroup {directory}: still busy")
+
+
+def _freeze_v1(freezer: str) -> None:
+    """runc's loop: ask for FROZEN until the state reads FROZEN; a task stuck in
+    FREEZING gets a brief thaw every 50 tries so it can reach a freezable point."""
+    state_file = os.path.join(freezer, "freezer.state")
+    for attempt in range(1000):
+        if attempt % 50 == 49:
+            _write(state_file, "THAWED")
+            time.sleep(0.01)
+        _write(state_file, "FROZEN")
+        if _read(state_file).strip() == "FROZEN":
+            return
+        time.sleep(0.001 if attempt < 25 else 0.01)
+    _write(state_file, "THAWED")
+    raise PyociError(f"pause: {freezer} did not reach FROZEN")
+
+
+def _freeze_v2(unified: str) -> None:
+    """Write cgroup.freeze and wait for ``frozen 1`` in cgroup.events."""
+    _write(os.path.join(unified, "cgroup.freeze"), "1")
+    events = os.path.join(unified, "cgroup.events")
+    for _ in range(1000):
+        if "frozen 1" in _read(events):
+            return
+        time.sleep(0.005)
+    _write(os.path.join(unified, "cgroup.freeze"), "0")
+    raise PyociError(f"pause: {unified} did not reach frozen")
+
+
+def _write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as e:
+        raise PyociError(f"{path}: {e.strerror}") from None
 
 
 def thaw(manager: CgroupManager) -> None:

@@ -47,7 +47,7 @@ def kill(store: StateStore, container_id: str, sig: int, *, all_processes: bool)
         if all_processes:
             from pyoci.cgroups import manager_from_state
 
-            manager_from_state(state.cgroup).kill_all(sig)
+            manager_from_state(state.cgroup).signal_all(sig)
             return
         _signal_identity(state.init.pid, state.init.start_time, sig)
 

@@ -133,10 +133,10 @@ class ContainerState:
             return CREATING if self.creator.alive() else STOPPED
         if not self.init.alive():
             return STOPPED
+        if self.cgroup and _is_frozen(self.cgroup):
+            return PAUSED  # before "created": runc pauses a created container too
         if self.status == CREATED and os.path.exists(os.path.join(directory, EXEC_SOCKET)):
             return CREATED
-        if self.cgroup and _is_frozen(self.cgroup):
-            return PAUSED
         return RUNNING
 
     def public(self, status: str) -> dict:
