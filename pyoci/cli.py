@@ -285,8 +285,9 @@ def cmd_events(g: Globals, opts: dict, pos: list[str]) -> int:
 _UPDATE_VALUES = {"--resources": "resources", "-r": "resources",
                   **{f: f for f in ("--memory", "--memory-reservation", "--memory-swap",
                                     "--kernel-memory", "--kernel-memory-tcp", "--cpu-shares",
-                                    "--cpu-quota", "--cpu-period", "--cpu-rt-runtime",
-                                    "--cpu-rt-period", "--cpuset-cpus", "--cpuset-mems",
+                                    "--cpu-share", "--cpu-quota", "--cpu-period",
+                                    "--cpu-rt-runtime", "--cpu-rt-period", "--cpuset-cpus",
+                                    "--cpuset-mems",
                                     "--pids-limit", "--blkio-weight")}}
 
 _CREATE_VALUES = {"--bundle": "bundle", "-b": "bundle", "--pid-file": "pid_file",

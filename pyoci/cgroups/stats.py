@@ -113,8 +113,9 @@ _CPUSET_FLAGS = ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migra
 
 
 def cpuset_stats(path: str | None) -> dict:
-    doc: dict = {"cpus": [], "mems": []}
-    doc.update({name: 0 for name in _CPUSET_FLAGS})
+    # runc's key order: cpus, cpu_exclusive, mems, then the rest
+    doc: dict = {"cpus": [], "cpu_exclusive": 0, "mems": []}
+    doc.update({name: 0 for name in _CPUSET_FLAGS[1:]})
     if path:
         doc["cpus"] = _list_of(_read(os.path.join(path, "cpuset.cpus")) or "")
         doc["mems"] = _list_of(_read(os.path.join(path, "cpuset.mems")) or "")

@@ -22,6 +22,7 @@ FLAGS: dict[str, tuple[str, str, str]] = {
     "--kernel-memory": ("memory", "kernel", "mem"),
     "--kernel-memory-tcp": ("memory", "kernelTCP", "mem"),
     "--cpu-shares": ("cpu", "shares", "uint"),
+    "--cpu-share": ("cpu", "shares", "uint"),  # runc 1.1's own spelling
     "--cpu-quota": ("cpu", "quota", "int"),
     "--cpu-period": ("cpu", "period", "uint"),
     "--cpu-rt-runtime": ("cpu", "realtimeRuntime", "int"),
