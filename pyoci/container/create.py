@@ -89,6 +89,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         rollback.push(cgroup.destroy)
         cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
         state.cgroup = cgroup.to_state()
+        _apply_resources(config, cgroup, rootless=opts.rootless)  # before the process joins
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
         if config.get("hooks"):  # createContainer/startContainer hooks read it in the init
             ctx.hook_state = state.public(CREATED)
@@ -185,6 +186,22 @@ def _interrupt_on_termination() -> None:
 
     for sig in (_signal.SIGTERM, _signal.SIGHUP):
         _signal.signal(sig, handler)
+
+
+def _apply_resources(config: dict, cgroup: cgroups.CgroupManager, *, rootless: bool) -> None:
+    """linux.resources, device list included, so the process never runs unlimited.
+
+    Only when the config has resources: the module is not imported otherwise.
+    Rootless skips the devices controller, as runc does (it cannot be delegated).
+    """
+    linux = config.get("linux") or {}
+    if linux.get("resources") is None:
+        return
+    from pyoci.cgroups import resources
+
+    resources.check_create(linux["resources"])
+    resources.apply(cgroup, linux["resources"], linux_devices=linux.get("devices") or [],
+                    skip_devices=rootless)
 
 
 def _create_cgroup(cgroup: cgroups.CgroupManager, *, rootless: bool) -> cgroups.CgroupManager:

@@ -137,7 +137,7 @@ def test_features_content() -> None:
         "v2": True,
         "systemd": False,
         "systemdUser": False,
-        "rdma": False,
+        "rdma": True,
     }
     assert linux["mountExtensions"] == {"idmap": {"enabled": True}}
     assert doc["annotations"] == {"io.github.pyoci.version": pyoci.__version__}
