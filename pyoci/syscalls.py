@@ -335,3 +335,12 @@ _libc.personality.restype = ctypes.c_int
 def personality(persona: int) -> int:
     """Set the execution domain; returns the previous persona (query with 0xffffffff)."""
     return _check(_libc.personality(ctypes.c_ulong(persona)), "personality")
+
+
+_NR_BPF = {"x86_64": 321, "aarch64": 280}
+
+
+def bpf(cmd: int, attr: ctypes.Array) -> int:
+    """bpf(2) with ``attr`` (a zeroed buffer holding union bpf_attr); returns its result."""
+    return _check(_libc.syscall(_NR_BPF.get(os.uname().machine, 321), cmd, attr,
+                                ctypes.sizeof(attr)), f"bpf(cmd {cmd})")

@@ -50,6 +50,10 @@ class CgroupManager:
                 self.created.append(directory)
                 if hierarchy == "cpuset":
                     _inherit_cpuset(directory)
+            if hierarchy == "" and os.path.isdir(path):
+                from pyoci.cgroups import v2  # lazily: only where a cgroup2 tree is mounted
+
+                v2.prepare_parents(path)
 
     def check_empty(self, field_name: str) -> None:
         """runc refuses to put a container into a cgroup other processes use."""
@@ -185,22 +189,46 @@ def hierarchies() -> dict[str, str]:
     under its first controller; a named hierarchy (name=systemd) under its name.
     """
     found: dict[str, str] = {}
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            pre, _, post = line.partition(" - ")
-            fstype, _, options = (post.split() + ["", "", ""])[:3]
-            mountpoint = pre.split()[4]
-            if not mountpoint.startswith(CGROUP_ROOT):
-                continue
-            if fstype == "cgroup2":
-                found[""] = mountpoint
-            elif fstype == "cgroup":
-                names = [o for o in options.split(",") if o not in _MOUNT_FLAGS]
-                controllers = [o.removeprefix("name=") for o in names
-                               if o.startswith("name=") or "=" not in o]
-                if controllers:
-                    found.setdefault(controllers[0], mountpoint)
+    for pre, post in _visible_mounts():
+        fstype, _, options = (post.split() + ["", "", ""])[:3]
+        mountpoint = pre.split()[4]
+        if mountpoint.startswith(CGROUP_ROOT):
+            _add_hierarchy(found, fstype, options, mountpoint)
     return found
+
+
+def _add_hierarchy(found: dict[str, str], fstype: str, options: str, mountpoint: str) -> None:
+    if fstype == "cgroup2":
+        found[""] = mountpoint
+    elif fstype == "cgroup":
+        names = [o for o in options.split(",") if o not in _MOUNT_FLAGS]
+        controllers = [o.removeprefix("name=") for o in names
+                       if o.startswith("name=") or "=" not in o]
+        if controllers:
+            found.setdefault(controllers[0], mountpoint)
+
+
+def _visible_mounts() -> list[tuple[str, str]]:
+    """mountinfo lines (before and after " - ") minus the mounts hidden by an overmount.
+
+    cgroup2 mounted over a hybrid /sys/fs/cgroup (a private mount namespace
+    that wants a v2-only view) leaves the v1 mounts in mountinfo, under the
+    overmounted tmpfs; they are unreachable and must not count.
+    """
+    with open("/proc/self/mountinfo") as f:
+        lines = [line.partition(" - ")[::2] for line in f]
+    fields = {pre.split()[0]: pre.split() for pre, _ in lines}
+    over = {f[1]: f[0] for f in fields.values()
+            if f[1] in fields and fields[f[1]][4] == f[4]}
+
+    def reachable(mount_id: str, seen: int = 0) -> bool:
+        parent = fields[mount_id][1]
+        if parent not in fields or parent == mount_id or seen > 64:
+            return True
+        return over.get(parent, mount_id) == mount_id and reachable(parent, seen + 1)
+
+    return [(pre, post) for pre, post in lines
+            if pre.split()[0] not in over and reachable(pre.split()[0])]
 
 
 _MOUNT_FLAGS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mode",
