@@ -23,7 +23,10 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 from pyoci import syscalls
 from pyoci.errors import ConfigError, PyociError

@@ -16,7 +16,10 @@ that, from the hierarchy's root down to the container's parent.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 from pyoci.errors import ConfigError, PyociError
 
