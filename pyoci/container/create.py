@@ -191,16 +191,19 @@ def _interrupt_on_termination() -> None:
 def _apply_resources(config: dict, cgroup: cgroups.CgroupManager, *, rootless: bool) -> None:
     """linux.resources, device list included, so the process never runs unlimited.
 
-    Only when the config has resources: the module is not imported otherwise.
-    Rootless skips the devices controller, as runc does (it cannot be delegated).
+    Even a config without ``linux.resources`` gets runc's default device policy
+    (deny all but the standard nodes): otherwise a process with CAP_MKNOD could
+    mknod and open any host device. Rootless skips the devices controller, as
+    runc does (it cannot be delegated), and then nothing is imported.
     """
     linux = config.get("linux") or {}
-    if linux.get("resources") is None:
+    if linux.get("resources") is None and (rootless or not cgroup.paths):
         return
     from pyoci.cgroups import resources
 
-    resources.check_create(linux["resources"])
-    resources.apply(cgroup, linux["resources"], linux_devices=linux.get("devices") or [],
+    res = linux.get("resources") or {}
+    resources.check_create(res)
+    resources.apply(cgroup, res, linux_devices=linux.get("devices") or [],
                     skip_devices=rootless)
 
 

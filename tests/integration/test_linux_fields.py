@@ -123,3 +123,27 @@ def test_explicit_cgroups_path_while_running(pyoci: Pyoci, bundle: Bundle,
     pyoci("delete", "--force", cid)
     assert cgroup_dirs(parent) == []
     assert_nothing_left(pyoci, cid)
+
+
+@needs_root
+def test_default_device_policy_without_linux_resources(pyoci: Pyoci, bundle: Bundle) -> None:
+    """No linux.resources at all: runc's default device list still applies, so even a
+    process with CAP_MKNOD cannot open a host device outside that list through a node
+    it makes. /dev/loop-control (c 10:237) opens fine for root and refuses reads with
+    EINVAL: "Operation not permitted" can only come from the devices cgroup."""
+    def edit(cfg: dict) -> None:
+        cfg["linux"].pop("resources", None)
+        caps = ["CAP_MKNOD"]
+        cfg["process"]["capabilities"] = {k: caps for k in ("bounding", "effective",
+                                                            "permitted")}
+        cfg["mounts"].append({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs",
+                              "options": ["size=64k"]})
+        cfg["process"]["args"] = ["sh", "-c", "mknod /scratch/lc c 10 237 && echo made; "
+                                  "head -c1 /scratch/lc 2>&1; head -c1 /dev/zero | wc -c"]
+    bundle.edit(edit)
+    cid = f"pyoci-dev-{uuid.uuid4().hex[:6]}"
+    out = pyoci("run", "--bundle", str(bundle.path), cid).stdout.decode().splitlines()
+    assert out[0] == "made"
+    assert "Operation not permitted" in out[1], out
+    assert out[2].strip() == "1"
+    assert_nothing_left(pyoci, cid)
