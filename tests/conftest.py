@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,6 +40,30 @@ def reap_children() -> None:
             return
 
 
+_ROOTFS_BASE = Path("/tmp") / f"pyoci-test-rootfs-{os.getpid()}"
+
+
+def private_rootfs() -> Path:
+    """A hard-linked copy of the demo rootfs, under a world-traversable directory so
+    that a container whose root is an unprivileged host uid (user namespace) can
+    still reach it, unlike pytest's 0700 tmp_path."""
+    import tempfile
+
+    _ROOTFS_BASE.mkdir(mode=0o755, exist_ok=True)
+    target = Path(tempfile.mkdtemp(dir=_ROOTFS_BASE))
+    target.chmod(0o755)
+    rootfs = target / "rootfs"
+
+    def link_or_copy(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(ROOTFS, rootfs, symlinks=True, copy_function=link_or_copy)
+    return rootfs
+
+
 @pytest.fixture(scope="session", autouse=True)
 def subreaper() -> Iterator[None]:
     if os.geteuid() == 0:
@@ -47,6 +72,7 @@ def subreaper() -> Iterator[None]:
         set_child_subreaper()
     yield
     reap_children()
+    shutil.rmtree(_ROOTFS_BASE, ignore_errors=True)
 
 
 class Pyoci:
@@ -94,12 +120,19 @@ def base_config() -> dict:
 
 
 class Bundle:
-    """A bundle directory whose config starts as the demo's, rootfs by absolute path."""
+    """A bundle directory whose config starts as the demo's, with a private rootfs.
+
+    The rootfs is a hard-linked copy of the demo's (directories new, files shared):
+    cheap, and mount points or device nodes a test makes never land in the shared
+    demo rootfs, where they would change what other tests see.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.config = base_config()
         path.mkdir(parents=True, exist_ok=True)
+        self.rootfs = private_rootfs()
+        self.config["root"]["path"] = str(self.rootfs)
 
     def write(self, config: dict | None = None) -> Bundle:
         if config is not None:

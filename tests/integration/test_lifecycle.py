@@ -138,7 +138,7 @@ def test_create_state_pidfile_and_schema(pyoci: Pyoci, bundle: Bundle, tmp_path:
     assert state["id"] == cid
     assert state["status"] == "created"
     assert state["bundle"] == str(bundle.path)
-    assert state["rootfs"] == str(ROOTFS)
+    assert state["rootfs"] == bundle.config["root"]["path"]
     assert state["annotations"] == annotations
 
     raw = pidfile.read_bytes()
