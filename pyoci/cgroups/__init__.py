@@ -6,13 +6,14 @@ the same manager from what ``create`` recorded in the state (``to_state``), so
 they never depend on how the host looks at the time they run.
 
 Drivers: cgroupfs v1 (every mounted v1 hierarchy, plus the unified hierarchy
-of a hybrid host) and cgroupfs v2. Resource limits, freezing and the systemd
-driver grow here in later issues.
+of a hybrid host), cgroupfs v2, and systemd (:mod:`pyoci.cgroups.systemd`, a
+subclass that lets systemd make the cgroup, then works on its paths).
 """
 
 from __future__ import annotations
 
 import _signal as signal  # signal.py's enums cost ~5 ms of start-up
+import errno
 import os
 import time
 
@@ -81,9 +82,18 @@ class CgroupManager:
                 pass
 
     def destroy(self) -> None:
-        """Remove the directories create made, deepest first; wait for stragglers."""
+        """Remove the directories create made, deepest first.
+
+        The container's own directories are retried while exiting tasks leave; a
+        parent create made is removed only if it is empty by then: another
+        container may have been created under it since, and it stays for that one.
+        """
+        own = set(self.paths.values())
         for directory in sorted(self.created, key=len, reverse=True):
-            _rmdir_retry(directory)
+            if directory in own:
+                _rmdir_retry(directory)
+            else:
+                _rmdir_if_empty(directory)
         self.created = []
 
     def is_frozen(self) -> bool:
@@ -161,9 +171,10 @@ class CgroupManager:
 def manager_for_config(config: dict, container_id: str, *, systemd: bool) -> CgroupManager:
     """Choose the driver from the host and the path from linux.cgroupsPath."""
     raw = config.get("linux", {}).get("cgroupsPath") or ""
-    if systemd:
-        raise ConfigError("--systemd-cgroup: the systemd cgroup driver needs a running "
-                          "systemd, and none runs on this host")
+    if systemd:  # a transient scope over D-Bus; jeepney is loaded only on this path
+        from pyoci.cgroups import systemd as systemd_driver
+
+        return systemd_driver.manager_for_config(config, container_id)
     if ":" in raw:
         raise ConfigError(f"linux.cgroupsPath: {raw!r} is a systemd path "
                           "(slice:prefix:name); it needs --systemd-cgroup")
@@ -175,6 +186,11 @@ def manager_for_config(config: dict, container_id: str, *, systemd: bool) -> Cgr
 
 
 def manager_from_state(doc: dict) -> CgroupManager:
+    """The manager create recorded; the systemd driver's knows its unit for delete."""
+    if doc.get("driver") == "systemd":
+        from pyoci.cgroups import systemd as systemd_driver
+
+        return systemd_driver.manager_from_state(doc)
     return CgroupManager(dict(doc.get("paths", {})), list(doc.get("created", [])))
 
 
@@ -263,6 +279,14 @@ def _read(path: str) -> str:
 
 def _read_procs(path: str) -> list[int]:
     return [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
+
+
+def _rmdir_if_empty(directory: str) -> None:
+    try:
+        os.rmdir(directory)
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
+            raise PyociError(f"remove cgroup {directory}: {e.strerror}") from None
 
 
 def _rmdir_retry(directory: str, attempts: int = 50) -> None:

@@ -73,6 +73,7 @@ def test_slave_rootfs_receives_host_mounts(pyoci: Pyoci, bundle: Bundle,
     from tests.conftest import PYOCI
 
     target = rootfs_on_shared_mount / "rootfs" / "mnt"
+    target.mkdir(exist_ok=True)
     bundle.edit(lambda cfg: (cfg["linux"].__setitem__("rootfsPropagation", "slave"),
                              cfg["process"].__setitem__("args", ["sleep", "100"])))
     cid = f"pyoci-prop-{uuid.uuid4().hex[:6]}"
@@ -147,3 +148,35 @@ def test_default_device_policy_without_linux_resources(pyoci: Pyoci, bundle: Bun
     assert "Operation not permitted" in out[1], out
     assert out[2].strip() == "1"
     assert_nothing_left(pyoci, cid)
+
+
+@needs_root
+def test_parent_cgroup_shared_with_another_container_stays(pyoci: Pyoci, tmp_path: Path) -> None:
+    """Container A's create made /P; B lives in /P too. Deleting A must succeed and
+    leave /P (and B) alone; B's delete then succeeds as well."""
+    import subprocess
+
+    from tests.conftest import PYOCI
+
+    parent = f"pyoci-cgp-{uuid.uuid4().hex[:6]}"
+    ids = []
+    for name in ("a", "b"):
+        b = Bundle(tmp_path / name)
+        b.config["linux"]["cgroupsPath"] = f"/{parent}/{name}"
+        b.with_args("sleep", "100")
+        cid = f"pyoci-{name}-{uuid.uuid4().hex[:6]}"
+        subprocess.run([*PYOCI, "--root", str(pyoci.root), "create", "--bundle", str(b.path),
+                        cid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+        ids.append(cid)
+    b_pid = pyoci.state(ids[1])["pid"]
+    pyoci("delete", "--force", ids[0])
+    for d in cgroup_dirs(parent):
+        assert not (d / "a").exists(), d
+        assert str(b_pid) in (d / "b" / "cgroup.procs").read_text().split(), d
+    assert pyoci.state(ids[1])["status"] == "created"
+    pyoci("delete", "--force", ids[1])
+    for d in cgroup_dirs(parent):
+        assert not (d / "b").exists()
+        d.rmdir()  # left by design: B's create did not make it
+    for cid in ids:
+        assert_nothing_left(pyoci, cid)
