@@ -211,10 +211,13 @@ def _create_cgroup(cgroup: cgroups.CgroupManager, *, rootless: bool) -> cgroups.
     """Rootless, a cgroup we may not create is skipped, as runc does; as root it is fatal."""
     try:
         cgroup.create()
-    except cgroups.CgroupPermissionError:
+    except cgroups.CgroupPermissionError as e:
         if not rootless:
             raise
         cgroup.destroy()
+        from pyoci.log import warn
+
+        warn(f"running without cgroups (no delegated cgroup is writable): {e.message}")
         return cgroups.CgroupManager({})
     return cgroup
 
