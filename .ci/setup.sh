@@ -10,7 +10,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-packages=(python3 python3-venv python3-dev gcc libcap-dev libseccomp2 busybox-static runc)
+packages=(python3 python3-venv python3-dev gcc libcap-dev libseccomp2 busybox-static runc
+          dbus-daemon)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

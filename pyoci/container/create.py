@@ -89,7 +89,11 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         rollback.push(cgroup.destroy)
         cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
         state.cgroup = cgroup.to_state()
-        _apply_resources(config, cgroup, rootless=opts.rootless)  # before the process joins
+        if cgroup.driver == "systemd":  # the scope's cgroup exists once stage 1 is in it
+            cgroup.after_join.append(
+                lambda: _apply_resources(config, cgroup, rootless=opts.rootless))
+        else:
+            _apply_resources(config, cgroup, rootless=opts.rootless)  # before the process joins
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
         if config.get("hooks"):  # createContainer/startContainer hooks read it in the init
             ctx.hook_state = state.public(CREATED)
@@ -99,6 +103,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
                      on_seccomp=lambda init_pid, fd: _seccomp_listener(config, state,
                                                                        init_pid, fd))
         rollback.push(_kill, pid)
+        state.cgroup = cgroup.to_state()  # the systemd driver learnt its paths in launch
         state.init = ProcessIdentity.of(pid)
         state.status = CREATED
         if opts.pid_file:

@@ -44,9 +44,10 @@ def _linux_features() -> dict:
     return {
         "namespaces": list(NAMESPACES),
         "capabilities": list(CAPABILITIES),
-        # Grow systemd/systemdUser with the systemd cgroup driver. rdma: rdma.max
-        # is written by pyoci/cgroups/v1.py and v2.py (linux.resources.rdma).
-        "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True},
+        # systemd: --systemd-cgroup (pyoci/cgroups/systemd.py, the system instance;
+        # no user instance yet). rdma: rdma.max is written by pyoci/cgroups/v1.py
+        # and v2.py (linux.resources.rdma).
+        "cgroup": {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True},
         # From pyoci/security/seccomp.py's tables, filtered by what the running
         # libseccomp and kernel accept (the one probe here; ctypes only now).
         "seccomp": _seccomp_features(),

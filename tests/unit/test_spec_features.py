@@ -135,7 +135,7 @@ def test_features_content() -> None:
     assert linux["cgroup"] == {
         "v1": True,
         "v2": True,
-        "systemd": False,
+        "systemd": True,
         "systemdUser": False,
         "rdma": True,
     }
