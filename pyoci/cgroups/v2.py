@@ -84,16 +84,22 @@ def cpu_max(quota: int, period: int) -> str:
 # -- file access --------------------------------------------------------------
 
 
-def write_file(directory: str, name: str, value: str, where: str) -> None:
-    """One write(2) of the whole value, without O_CREAT: a missing file is ENOENT."""
+def write_file(directory: str, name: str, value: str, where: str, *,
+               name_in_message: bool = True) -> None:
+    """One write(2) of the whole value, without O_CREAT: a missing file is ENOENT.
+
+    ``name_in_message=False`` where ``where`` already names the file (unified keys).
+    """
+    target = f" {name}" if name_in_message else ""
     try:
         fd = os.open(os.path.join(directory, name), os.O_WRONLY)
     except OSError as e:
-        raise PyociError(f"{where}: cannot write {name}: {e.strerror}") from None
+        raise PyociError(f"{where}: cannot write{target}: {e.strerror}") from None
     try:
         os.write(fd, value.encode())
     except OSError as e:
-        raise PyociError(f"{where}: cannot write {value!r} to {name}: {e.strerror}") from None
+        to = f" to {name}" if name_in_message else ""
+        raise PyociError(f"{where}: cannot write {value!r}{to}: {e.strerror}") from None
     finally:
         os.close(fd)
 
@@ -382,17 +388,4 @@ def apply_unified(path: str | None, unified: dict[str, Any], field: str) -> None
         elif prefix != "cgroup" and not os.path.exists(os.path.join(path, key)):
             raise ConfigError(f"{where}: cannot write: No such file or directory "
                               f"(no {prefix} controller in cgroup v2 on this host)")
-        _write_unified(path, key, value, where)
-
-
-def _write_unified(path: str, key: str, value: str, where: str) -> None:
-    try:
-        fd = os.open(os.path.join(path, key), os.O_WRONLY)
-    except OSError as e:
-        raise PyociError(f"{where}: cannot write: {e.strerror}") from None
-    try:
-        os.write(fd, value.encode())
-    except OSError as e:
-        raise PyociError(f"{where}: cannot write {value!r}: {e.strerror}") from None
-    finally:
-        os.close(fd)
+        write_file(path, key, value, where, name_in_message=False)
