@@ -282,6 +282,33 @@ def cmd_events(g: Globals, opts: dict, pos: list[str]) -> int:
     return 0
 
 
+def cmd_exec(g: Globals, opts: dict, pos: list[str]) -> int:
+    from pyoci.container.exec import ExecOptions, exec_container
+
+    preserve = opts.get("preserve_fds", "0")
+    if not str(preserve).isdigit():
+        raise UsageError(f"--preserve-fds: expected a non-negative integer, got {preserve!r}")
+    return exec_container(_store(g), ExecOptions(
+        _container_id(pos), pos[1:], process_file=opts.get("process"),
+        tty=opts.get("tty", False), detach=opts.get("detach", False),
+        pid_file=opts.get("pid_file"), console_socket=opts.get("console_socket"),
+        cwd=opts.get("cwd"), env=opts.get("env"), user=opts.get("user"),
+        additional_gids=opts.get("additional_gids"), caps=opts.get("cap"),
+        no_new_privs=opts.get("no_new_privs", False), apparmor=opts.get("apparmor"),
+        process_label=opts.get("process_label"), preserve_fds=int(preserve),
+        ignore_paused=opts.get("ignore_paused", False), debug=g.debug))
+
+
+_EXEC_VALUES = {"--process": "process", "-p": "process", "--pid-file": "pid_file",
+                "--console-socket": "console_socket", "--cwd": "cwd", "--env": "env[]",
+                "-e": "env[]", "--user": "user", "-u": "user",
+                "--additional-gids": "additional_gids[]", "-g": "additional_gids[]",
+                "--cap": "cap[]", "-c": "cap[]", "--apparmor": "apparmor",
+                "--process-label": "process_label", "-l": "process_label",
+                "--preserve-fds": "preserve_fds"}
+_EXEC_FLAGS = {"--tty": "tty", "-t": "tty", "--detach": "detach", "-d": "detach",
+               "--no-new-privs": "no_new_privs", "--ignore-paused": "ignore_paused"}
+
 _UPDATE_VALUES = {"--resources": "resources", "-r": "resources",
                   **{f: f for f in ("--memory", "--memory-reservation", "--memory-swap",
                                     "--kernel-memory", "--kernel-memory-tcp", "--cpu-shares",
@@ -324,6 +351,10 @@ COMMANDS: dict[str, Command] = {
                   positionals=(1, 1 << 16), usage="<container-id> [ps options]",
                   summary="ps displays the processes running inside a container",
                   stop_at_positional=True),
+    "exec": Command(cmd_exec, _EXEC_VALUES, _EXEC_FLAGS, positionals=(1, 1 << 16),
+                    usage="<container-id> <command> [command options]",
+                    summary="execute new process inside the container",
+                    stop_at_positional=True),
     "update": Command(cmd_update, values=_UPDATE_VALUES,
                       summary="update container resource constraints"),
     "events": Command(cmd_events, values={"--interval": "interval"},
