@@ -143,6 +143,22 @@ def test_exe_of_runtime_not_openable(pyoci: Pyoci, running: tuple[str, int]) -> 
     assert proc.stdout.decode().strip() == "/bin/busybox"
 
 
+def test_runtime_exe_not_openable_from_host_pid_ns(pyoci: Pyoci, bundle: Bundle) -> None:
+    """Without a pid namespace the exec'd process sees pyoci's own processes:
+    none of them (the host interpreter) may be opened through /proc/<pid>/exe."""
+    bundle.edit(lambda c: c["linux"].__setitem__(
+        "namespaces", [n for n in c["linux"]["namespaces"] if n["type"] != "pid"]))
+    cid, _ = create_started(pyoci, bundle, SLEEP)
+    try:
+        script = "cat /proc/$PPID/exe >/dev/null 2>&1 && echo OPENED; echo ppid=$PPID"
+        proc = run_exec(pyoci, cid, "sh", "-c", script, check=True)
+        out = proc.stdout.decode()
+        assert "OPENED" not in out and "ppid=" in out and "ppid=0" not in out
+    finally:
+        pyoci("delete", "--force", cid)
+    assert_nothing_left(pyoci, cid)
+
+
 def test_refusals(pyoci: Pyoci, bundle: Bundle) -> None:
     proc = run_exec(pyoci, "no-such-container", "true")
     assert proc.returncode != 0 and "does not exist" in proc.stderr.decode()
