@@ -14,18 +14,16 @@ happened. pyoci is a child subreaper, so the grandchild is ours to wait for.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import socket
-import struct
-import termios
 
 from pyoci import jsonio, syscalls
 from pyoci.container.state import PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
 from pyoci.process import console, protocol
+from pyoci.process.foreground import forward_signals, wait_for
 from pyoci.process.init import _report
 from pyoci.process.protocol import ChannelClosed, Message
 from pyoci.process.setup import exec_process, finalize_process
@@ -39,11 +37,6 @@ if TYPE_CHECKING:
 #: The order runc joins in: user first, so its capabilities cover the rest.
 _NS_ORDER = ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time")
 _CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
-_FORWARDED = (
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
-    signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM,
-)
-
 
 class ExecOptions:
     """The command line of ``exec``; a plain class (dataclasses cost start-up time)."""
@@ -193,7 +186,7 @@ def exec_container(store: StateStore, opts: ExecOptions) -> int:
         write_pid_file(opts.pid_file, pid)
     if opts.detach:
         return 0
-    _forward_signals(pid)
+    forward_signals(pid)
     if receiver is not None:
         try:
             master = console.receive_master(receiver)
@@ -205,7 +198,7 @@ def exec_container(store: StateStore, opts: ExecOptions) -> int:
         finally:
             os.close(pidfd)
             os.close(master)
-    return _wait_for(pid)
+    return wait_for(pid)
 
 
 def _open_namespaces(init_pid: int) -> dict[str, int]:
@@ -269,26 +262,6 @@ def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
         parent_end.close()
 
 
-def _forward_signals(pid: int) -> None:
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for sig in _FORWARDED:
-        signal.signal(sig, forward)
-
-
-def _wait_for(pid: int) -> int:
-    """Reap every child (orphans of the process come to us too) until it exits."""
-    while True:
-        got, status = os.waitpid(-1, 0)
-        if got == pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
-                else 128 + os.WTERMSIG(status)
-
-
 # --- the children -----------------------------------------------------------------
 
 def _child(config: dict, ns_fds: dict[str, int], console_sock: socket.socket | None,
@@ -328,7 +301,7 @@ def _grandchild(config: dict, console_sock: socket.socket | None, opts: ExecOpti
         os.chdir("/")
         if console_sock is not None:
             os.setsid()
-            _setup_terminal(console_sock, process.get("consoleSize"))
+            console.setup_console(console_sock, process.get("consoleSize"), bind_console=False)
             console_sock.close()
         lsm.prepare_exec(config)
         if not process.get("noNewPrivileges"):
@@ -350,21 +323,3 @@ def _load_seccomp(config: dict) -> None:
         os.close(fd)
 
 
-def _setup_terminal(sock: socket.socket, size: dict | None) -> None:
-    """A pty from the container's devpts (we are in its mount namespace): the
-    master goes over the socket, the slave becomes stdio and controlling tty."""
-    master, slave_path = console.open_pty()
-    slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
-    if size:
-        winsize = struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0)
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize)
-    try:
-        socket.send_fds(sock, [slave_path.encode()], [master])
-    except OSError as e:
-        raise PyociError(f"--console-socket: send pty master: {e.strerror}") from None
-    os.close(master)
-    for fd in (0, 1, 2):
-        os.dup2(slave, fd)
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-    if slave > 2:
-        os.close(slave)

@@ -9,18 +9,13 @@ the init was killed) and then deletes the container, as ``runc run`` does.
 from __future__ import annotations
 
 import os
-import signal
 
 from pyoci.container.create import CreateOptions, create
 from pyoci.container.delete import destroy
 from pyoci.container.start import start
 from pyoci.container.state import StateStore
 from pyoci.errors import ContainerNotFound
-
-_FORWARDED = (
-    signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
-    signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM,
-)
+from pyoci.process.foreground import forward_signals, wait_for
 
 
 def run(store: StateStore, opts: CreateOptions, *, detach: bool) -> int:
@@ -30,13 +25,13 @@ def run(store: StateStore, opts: CreateOptions, *, detach: bool) -> int:
     if detach:
         start(store, opts.container_id)
         return 0
-    _forward_signals(init_pid)
+    forward_signals(init_pid)
     try:
         master = _take_terminal(opts)
         start(store, opts.container_id)
         if master is not None:
             _relay_until_exit(master, init_pid)
-        status = _wait_for(init_pid)
+        status = wait_for(init_pid)
     finally:
         _destroy(store, opts.container_id)
     return status
@@ -74,23 +69,3 @@ def _relay_until_exit(master: int, init_pid: int) -> None:
     finally:
         os.close(pidfd)
         os.close(master)
-
-
-def _forward_signals(pid: int) -> None:
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-
-    for sig in _FORWARDED:
-        signal.signal(sig, forward)
-
-
-def _wait_for(init_pid: int) -> int:
-    """Reap every child (orphans of the container come to us too) until init exits."""
-    while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid == init_pid:
-            return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) \
-                else 128 + os.WTERMSIG(status)

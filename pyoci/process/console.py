@@ -45,13 +45,17 @@ def open_pty() -> tuple[int, str]:
     return master, f"/dev/pts/{buf[0]}"
 
 
-def setup_console(sock: socket.socket, size: dict | None) -> None:
+def setup_console(sock: socket.socket, size: dict | None, *,
+                  bind_console: bool = True) -> None:
+    """The slave becomes stdio and controlling tty, the master goes over ``sock``;
+    the init also binds the slave on /dev/console (an exec'd process does not)."""
     master, slave_path = open_pty()
     slave = os.open(slave_path, os.O_RDWR | os.O_NOCTTY)
     if size:
         winsize = struct.pack("HHHH", size.get("height", 0), size.get("width", 0), 0, 0)
         fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize)
-    _bind_console(slave_path)
+    if bind_console:
+        _bind_console(slave_path)
     try:
         socket.send_fds(sock, [slave_path.encode()], [master])
     except OSError as e:
