@@ -52,3 +52,6 @@ chmod 755 .venv/bin/pyoci
 .venv/bin/python -m compileall -q pyoci >/dev/null
 
 bundles/busybox/build-rootfs.sh >/dev/null
+
+# The engines the engine tests drive (podman, containerd, docker).
+tests/engines/install.sh
