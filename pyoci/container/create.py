@@ -8,9 +8,9 @@ leaves no state dir, cgroup, mount, process or socket.
 
 from __future__ import annotations
 
+import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
 import pwd
-import socket
 
 from pyoci import cgroups, syscalls
 from pyoci.config.load import load_config
@@ -355,7 +355,7 @@ def write_pid_file(path: str, pid: int) -> None:
 
 
 def _kill(pid: int) -> None:
-    import signal
+    import _signal as signal
 
     try:
         os.kill(pid, signal.SIGKILL)

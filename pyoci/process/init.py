@@ -13,9 +13,9 @@ Nothing here may return into the caller's code: every path ends in execve or
 
 from __future__ import annotations
 
+import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import errno
 import os
-import socket
 
 from pyoci import syscalls
 from pyoci.container import hooks
@@ -217,7 +217,8 @@ def _before_pivot(ctx: InitContext, chan: socket.socket) -> None:
 
 def _wait_for_start(listener: socket.socket) -> socket.socket:
     """Block until ``start`` connects; the connection closes itself on exec."""
-    conn, _ = listener.accept()
+    fd, _ = listener._accept()  # _socket's accept: close-on-exec (accept4), like socket.py's
+    conn = socket.socket(fileno=fd)
     listener.close()
     conn.recv(1)
     return conn
