@@ -259,6 +259,7 @@ class Dockerd:
                  ) -> None:
         self.base = base
         self.cgroup_parent = cgroup_parent
+        self.containerd_address = containerd.address
         self.data_root = base / "data"
         self.exec_root = base / "exec"
         self.host = base / "docker.sock"
