@@ -16,12 +16,12 @@ that, from the hierarchy's root down to the container's parent.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
-    from typing import Any
 
 from pyoci.errors import ConfigError, PyociError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
+    from typing import Any
 
 # -- conversions (runc's libcontainer/cgroups/utils.go) ---------------------
 

@@ -21,14 +21,16 @@ float such as ``1.0`` is not an integer, booleans are neither numbers nor
 integers, ``pattern`` is ``re.search``, and keywords beside a ``$ref`` are
 ignored (draft-07 rule).
 
-Only ``json``, ``os`` and ``re`` are imported (``json`` already loads ``re``):
-no typing, pathlib or dataclasses, whose import time would show on every run.
+Only ``os`` and pyoci's ``jsonio`` are imported: no typing, pathlib or
+dataclasses, whose import time would show on every run. Not even ``re``
+(~4 ms with enum and functools): the patterns of our schemas are checked by
+the exact equivalents in :data:`FAST_PATTERNS` (tests/unit/test_fastcheck.py
+compares them with ``re.search``); any other pattern imports ``re`` on first use.
 """
 
 from __future__ import annotations
 
 import os
-import re
 
 from pyoci import jsonio
 
@@ -376,14 +378,104 @@ def _searcher(pattern: object, base: str) -> Check:
         raise SchemaError(f"{base}: pattern must be a string")
     if not _REGEX_META.intersection(pattern):
         return lambda text: pattern in text  # type: ignore[operator]
-    compiled: list[re.Pattern[str]] = []
+    fast = FAST_PATTERNS.get(pattern)
+    if fast is not None:
+        return fast  # type: ignore[return-value]
+    compiled: list = []
 
     def search(text: object) -> bool:
         if not compiled:
+            import re
+
             compiled.append(re.compile(pattern))
-        return compiled[0].search(text) is not None  # type: ignore[arg-type]
+        return compiled[0].search(text) is not None
 
     return search
+
+
+# --- the schemas' patterns without re ---------------------------------------
+# Each function is re.search(pattern, text) for its pattern, on any str. Note
+# that "$" also matches just before a final "\n": _body() drops that one.
+
+_DIGITS = frozenset("0123456789")
+_ALNUM_DASH = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
+_UPPER = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def _body(text: str) -> str:
+    """The text "$" anchors to: without one final newline."""
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _numeric_id(text: str) -> bool:
+    """``0|[1-9][0-9]*``, the whole text."""
+    return text == "0" or (text[:1] in _DIGITS - {"0"} and _DIGITS.issuperset(text))
+
+
+def _prerelease_id(text: str) -> bool:
+    """``0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*``, the whole text."""
+    if _DIGITS.issuperset(text):
+        return _numeric_id(text)
+    return _ALNUM_DASH.issuperset(text)
+
+
+def _semver(text: str) -> bool:
+    """The SemVer 2.0 pattern of ``ociVersion``."""
+    rest, plus, build = _body(text).partition("+")
+    if plus and not all(part and _ALNUM_DASH.issuperset(part) for part in build.split(".")):
+        return False
+    core, dash, pre = rest.partition("-")
+    numbers = core.split(".")
+    if len(numbers) != 3 or not all(_numeric_id(n) for n in numbers):
+        return False
+    return not dash or all(_prerelease_id(part) for part in pre.split("."))
+
+
+def _prefixed_run(prefix: str, chars: frozenset, at_least: int) -> object:
+    """``^PREFIX[chars]*$`` (at_least 0) or ``^PREFIX[chars]+$`` (at_least 1)."""
+
+    def match(text: str) -> bool:
+        body = _body(text)
+        return body.startswith(prefix) and len(body) - len(prefix) >= at_least \
+            and chars.issuperset(body[len(prefix):])
+
+    return match
+
+
+def _page_size(text: str) -> bool:
+    """``^[1-9][0-9]*[KMG]B$`` (hugepage limits)."""
+    body = _body(text)
+    digits = body[:-2]
+    return len(body) >= 3 and body[-1] == "B" and body[-2] in "KMG" \
+        and digits[0] != "0" and _DIGITS.issuperset(digits)
+
+
+def _cpu_list(text: str) -> bool:
+    """``^ *([0-9]+( *- *[0-9]+)?( *, *[0-9]+( *- *[0-9]+)?)*)? *$`` (cpuset lists)."""
+    body = _body(text).strip(" ")
+    if not body:
+        return True
+    for item in body.split(","):
+        first, dash, last = item.strip(" ").partition("-")
+        first, last = first.rstrip(" "), last.lstrip(" ")
+        if not first or not _DIGITS.issuperset(first):
+            return False
+        if dash and (not last or not _DIGITS.issuperset(last)):
+            return False
+    return True
+
+
+FAST_PATTERNS: dict[str, object] = {
+    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(-(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)(\.(0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*))*)?"
+    r"(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$": _semver,
+    "^RLIMIT_[A-Z]+$": _prefixed_run("RLIMIT_", _UPPER, 1),
+    "^CAP_[A-Z_]+$": _prefixed_run("CAP_", _UPPER | {"_"}, 1),
+    "^[rwm]*$": _prefixed_run("", frozenset("rwm"), 0),
+    "^MB:": lambda text: text.startswith("MB:"),
+    "^[1-9][0-9]*[KMG]B$": _page_size,
+    r"^ *([0-9]+( *- *[0-9]+)?( *, *[0-9]+( *- *[0-9]+)?)*)? *$": _cpu_list,
+}
 
 
 def _compile_pattern(_s: _Schemas, pattern: object, _schema: dict, base: str) -> Check:

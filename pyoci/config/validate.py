@@ -17,10 +17,7 @@ millisecond of import shows in each ``create``/``run``.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from functools import cache
 
 from pyoci.config import fastcheck
 from pyoci.errors import ConfigError
@@ -30,6 +27,21 @@ if TYPE_CHECKING:  # annotations only: typing and pathlib cost import time
     from pathlib import Path
     from typing import Any
 
+
+
+def _cache(fn):  # noqa: ANN001, ANN202 - a decorator; types would need typing
+    """functools.cache for the error path: functools costs ~2 ms of every start-up,
+    and json and re are imported here only where a message is built."""
+    results: dict[tuple, object] = {}
+
+    def cached(*args: object) -> object:
+        if args not in results:
+            results[args] = fn(*args)
+        return results[args]
+
+    return cached
+
+
 # Document kind -> root schema file name.
 SCHEMA_FILES: dict[str, str] = {
     "config": "config-schema.json",
@@ -37,8 +49,6 @@ SCHEMA_FILES: dict[str, str] = {
     "features": "features-schema.json",
 }
 
-# Compiled by re on first use (error path only): compiling at import costs ~0.2 ms.
-_IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _MAX_SHOWN = 40
 
 
@@ -140,11 +150,21 @@ def format_path(parts: Any) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif re.match(_IDENT, part):
+        elif _is_ident(part):
             out += f".{part}" if out else part
         else:
+            import json  # only for an odd key: json and re cost start-up time
+
             out += f"[{json.dumps(part)}]"
     return out
+
+
+def _is_ident(part: str) -> bool:
+    """``re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", part)`` without re: for ASCII text
+    str.isidentifier is exactly that pattern, and "$" also matches before a final
+    newline."""
+    body = part[:-1] if part.endswith("\n") else part
+    return body.isascii() and body.isidentifier()
 
 
 def _shown(value: object) -> str:
@@ -153,6 +173,8 @@ def _shown(value: object) -> str:
         return "an object"
     if isinstance(value, list):
         return "an array"
+    import json
+
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
@@ -248,7 +270,7 @@ _DESCRIBERS = {
 }
 
 
-@cache
+@_cache
 def _validator(kind: str) -> Any:
     """A compiled draft-07 validator for one document kind, built once per process."""
     from jsonschema import Draft7Validator, validators
@@ -273,6 +295,8 @@ def _load_schema(name: str) -> dict[str, Any]:
     """Read one schema file; a missing or broken file is an installation error."""
     path = schema_path(name)
     try:
+        import json
+
         loaded = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"schema {path}: cannot load: {exc}") from exc
@@ -287,7 +311,7 @@ def _load_schema(name: str) -> dict[str, Any]:
     return loaded
 
 
-@cache
+@_cache
 def _registry() -> Any:
     """All our schema files, by ``$id``: references resolve offline."""
     from referencing import Registry, Resource

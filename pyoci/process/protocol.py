@@ -22,7 +22,7 @@ every child end is closed, so a child that dies without a word is noticed.
 
 from __future__ import annotations
 
-import socket
+import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import sys
 
 from pyoci import jsonio

@@ -485,3 +485,74 @@ def test_integral_float_rejected_under_linux_too() -> None:
     assert not _reference("config", doc)
     with pytest.raises(ConfigError, match=r"uidMappings\[0\]\.containerID: expected integer"):
         validate_config(doc)
+
+
+# --- patterns without re ----------------------------------------------------
+
+_PATTERN_ALPHABET = "0123456789.-+ ,:_\nABCGKMPRILTZabrwmz\u00e9\u0663"
+
+
+def _schema_patterns() -> set[str]:
+    """Every ``pattern`` and ``patternProperties`` key in our schema files."""
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "pattern" and isinstance(value, str):
+                    found.add(value)
+                elif key == "patternProperties" and isinstance(value, dict):
+                    found.update(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in SCHEMAS.glob("*.json"):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_every_schema_regex_has_a_fast_equivalent() -> None:
+    """A new regex in the schemas would bring re (~4 ms) back onto the create path."""
+    regexes = {p for p in _schema_patterns() if fastcheck._REGEX_META.intersection(p)}
+    assert regexes <= set(fastcheck.FAST_PATTERNS)
+
+
+@pytest.mark.parametrize("pattern", sorted(fastcheck.FAST_PATTERNS))
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fast_pattern_is_re_search(pattern: str, data: st.DataObject) -> None:
+    """Each hand-written matcher gives re.search's verdict: on matching strings,
+    on those with one character changed, inserted or removed, and on any text."""
+    import re
+
+    fast = fastcheck.FAST_PATTERNS[pattern]
+    text = data.draw(st.one_of(st.from_regex(pattern), st.text(_PATTERN_ALPHABET, max_size=12)))
+    variants = [text, text + "\n", text + "\n\n", "\n" + text, " " + text]
+    if text:
+        i = data.draw(st.integers(0, len(text) - 1))
+        c = data.draw(st.sampled_from(_PATTERN_ALPHABET))
+        variants += [text[:i] + c + text[i + 1:], text[:i] + c + text[i:], text[:i] + text[i + 1:]]
+    for value in variants:
+        assert fast(value) == (re.search(pattern, value) is not None), repr(value)
+
+
+@pytest.mark.parametrize(("pattern", "value", "expected"), [
+    ("^RLIMIT_[A-Z]+$", "RLIMIT_NOFILE\n", True),
+    ("^RLIMIT_[A-Z]+$", "RLIMIT_", False),
+    ("^[rwm]*$", "\n", True),
+    ("^[1-9][0-9]*[KMG]B$", "02MB", False),
+    ("^[1-9][0-9]*[KMG]B$", "2\u0663MB", False),
+])
+def test_fast_pattern_edges(pattern: str, value: str, expected: bool) -> None:
+    assert fastcheck.FAST_PATTERNS[pattern](value) is expected
+
+
+@pytest.mark.parametrize("value", ["1.0.0", "1.3.0-rc.1+build.5", "01.0.0", "1.0", "1.0.0-",
+                                   "1.0.0-01", "1.0.0-0a", "1.0.0+", "1.0.0+a..b", "1.0.0-a-b"])
+def test_fast_semver_examples(value: str) -> None:
+    import re
+
+    pattern = next(p for p in fastcheck.FAST_PATTERNS if p.startswith("^(0|"))
+    assert fastcheck.FAST_PATTERNS[pattern](value) == (re.search(pattern, value) is not None)
