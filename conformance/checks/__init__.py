@@ -1,0 +1,1 @@
+"""Check modules, one per spec file; every module here is imported by discover()."""
