@@ -87,6 +87,7 @@ PR_SET_CHILD_SUBREAPER = 36
 PR_SET_DUMPABLE = 4
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
 
 _SYSCALLS = {
     "x86_64": {
@@ -208,6 +209,12 @@ def set_child_subreaper() -> None:
 
 def set_dumpable(dumpable: bool) -> None:
     prctl(PR_SET_DUMPABLE, 1 if dumpable else 0)
+
+
+def set_process_name(name: bytes) -> None:
+    """The comm of /proc/<pid>/stat (at most 15 bytes); execve replaces it."""
+    buf = ctypes.create_string_buffer(name[:15])
+    prctl(PR_SET_NAME, ctypes.addressof(buf))
 
 
 # capset(2) (<linux/capability.h>): python-prctl goes through libcap, whose

@@ -161,6 +161,14 @@ class CgroupManager:
     def to_state(self) -> dict:
         return {"driver": self.driver, "paths": self.paths, "created": self.created}
 
+    def planned_state(self) -> dict:
+        """``to_state()`` as it will be once ``create()`` has run, every directory it
+        is about to make counted as made: create records it first, so that a create
+        killed half-way leaves a state ``delete --force`` can undo."""
+        doc = self.to_state()
+        doc["created"] = [d for path in self.paths.values() for d in _missing_ancestors(path)]
+        return doc
+
     def _procs_path(self) -> str | None:
         for key in ("", "pids", "freezer", "memory"):
             if key in self.paths:

@@ -12,7 +12,7 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
 import pwd
 
-from pyoci import cgroups, syscalls
+from pyoci import cgroups, faults, syscalls
 from pyoci.config.load import load_config
 from pyoci.config.semantic import check_container_id
 from pyoci.container.state import (
@@ -70,6 +70,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     _check_net_devices(config)
     rootfs = _rootfs_path(config, bundle)
     terminal = _check_terminal(config, opts)
+    faults.maybe_fail("validation")
     syscalls.set_child_subreaper()
     _interrupt_on_termination()
     cleanup = UndoStack()   # runs whatever happens: closes what create opened
@@ -82,19 +83,25 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         cleanup.push(cdir.close)
         rollback.push(cdir.remove)
         state = _initial_state(opts, bundle, rootfs, config)
-        cdir.save(state)
         cgroup = cgroups.manager_for_config(config, opts.container_id,
                                             systemd=opts.systemd_cgroup)
         cgroup.check_empty("linux.cgroupsPath")
         rollback.push(cgroup.destroy)
+        # Written ahead: delete --force of a create killed from here on finds the cgroup.
+        state.cgroup = cgroup.planned_state()
+        cdir.save(state)
+        faults.maybe_fail("state")
         cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
+        faults.maybe_fail("cgroup")
         state.cgroup = cgroup.to_state()
         if cgroup.driver == "systemd":  # the scope's cgroup exists once stage 1 is in it
             cgroup.after_join.append(
                 lambda: _apply_resources(config, cgroup, rootless=opts.rootless))
         else:
             _apply_resources(config, cgroup, rootless=opts.rootless)  # before the process joins
+            faults.maybe_fail("linux.resources")
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
+        faults.maybe_fail("exec.sock")
         if config.get("hooks"):  # createContainer/startContainer hooks read it in the init
             ctx.hook_state = state.public(CREATED)
         pid = launch(ctx, cgroup, rootless=opts.rootless,
@@ -108,6 +115,7 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         state.status = CREATED
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
+        faults.maybe_fail("created")
         cdir.save(state)
         return state
     except BaseException:

@@ -13,6 +13,7 @@ import _signal as signal  # signal.py's enums cost ~5 ms of start-up
 import os
 import select
 
+from pyoci import faults
 from pyoci.cgroups import manager_from_state
 from pyoci.container.state import (
     CREATED,
@@ -36,10 +37,10 @@ def delete(store: StateStore, container_id: str, *, force: bool) -> None:
     with cdir:
         try:
             state = cdir.load()
-        except PyociError:
+        except PyociError as e:
             if not force:
                 raise
-            cdir.remove()  # unreadable state: nothing more is known to clean
+            _destroy_unreadable(cdir, container_id, e)
             return
         status = state.current_status(cdir.path)
         if status not in (STOPPED, CREATED, CREATING) and not force:
@@ -59,10 +60,35 @@ def destroy(cdir: ContainerDir, state: ContainerState) -> None:
     cgroup.kill_all(signal.SIGKILL)
     stop_process(state.init)
     stop_process(state.creator)
+    faults.maybe_fail("delete.killed")
     cgroup.destroy()
+    faults.maybe_fail("delete.cgroup")
     cdir.remove()
     if state.config.get("hooks"):
         _run_poststop(state)
+
+
+def _destroy_unreadable(cdir: ContainerDir, container_id: str, err: PyociError) -> None:
+    """``delete --force`` of a state that cannot be read: a torn state.json, or a
+    create killed before it wrote one. The id is all that is known, so what goes
+    is the cgroup create makes by default (``/<id>`` in every hierarchy, with its
+    processes) and the directory; the warning says so, as a custom cgroupsPath
+    cannot be found this way."""
+    from pyoci.cgroups import manager_for_config
+    from pyoci.container.state import StateFileMissing
+
+    try:
+        paths = manager_for_config({}, container_id, systemd=False).paths
+    except PyociError:
+        paths = {}
+    found = {h: p for h, p in paths.items() if os.path.isdir(p)}
+    cgroup = {"driver": "cgroupfs", "paths": found, "created": list(found.values())}
+    destroy(cdir, ContainerState(id=container_id, bundle="", rootfs="", cgroup=cgroup))
+    if not isinstance(err, StateFileMissing):
+        from pyoci.log import warn
+
+        warn(f"{err.message}: removed the state directory"
+             + (f" and cgroup /{container_id}" if found else ""))
 
 
 def _run_poststop(state: ContainerState) -> None:

@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 
-from pyoci import jsonio, syscalls
+from pyoci import faults, jsonio, syscalls
 from pyoci.container.state import PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
@@ -180,6 +180,7 @@ def exec_container(store: StateStore, opts: ExecOptions) -> int:
             os.close(fd)
         if console_sock is not None:
             console_sock.close()
+    faults.maybe_fail("exec.started")
     if opts.pid_file:
         from pyoci.container.create import write_pid_file
 
@@ -237,6 +238,7 @@ def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
     try:
         protocol.expect(parent_end, protocol.READY)
         cgroup.add(child)  # type: ignore[attr-defined]
+        faults.maybe_fail("exec.cgroup")
         protocol.send(parent_end, Message(protocol.GO))
         pid = protocol.expect(parent_end, protocol.PID).pid
         os.waitpid(child, 0)

@@ -22,8 +22,12 @@ def list_documents(store: StateStore) -> list[dict]:
     for cid in store.ids():
         try:
             docs.append(state_document(store, cid))
-        except (ContainerNotFound, PyociError):
-            continue  # deleted while we looked, or unreadable: list what can be read
+        except ContainerNotFound:
+            continue  # deleted while we looked
+        except PyociError as e:  # unreadable (a torn state.json): one line, list the rest
+            from pyoci.log import warn
+
+            warn(e.message)
     return docs
 
 

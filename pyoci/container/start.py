@@ -19,6 +19,7 @@ import _socket as socket  # socket.py (enums, selectors) costs ~8 ms of start-up
 import os
 import sys
 
+from pyoci import faults
 from pyoci.container.state import (
     CREATED,
     EXEC_SOCKET,
@@ -41,10 +42,12 @@ def start(store: StateStore, container_id: str) -> None:
         if status != CREATED:
             raise StatusError(_refusal(status))
         failure = _release(socket_path(cdir.path, cdir.fd), state)
+        faults.maybe_fail("start.released")
         try:
             os.unlink(cdir.file(EXEC_SOCKET))
         except FileNotFoundError:
             pass
+        faults.maybe_fail("start.unlinked")
         if failure.startswith(_START_HOOK_FAILED):
             _destroy(cdir, state)
             raise PyociError(failure)
@@ -96,6 +99,7 @@ def _release(path: str, state: ContainerState) -> str:
     try:
         try:
             conn.connect(path)
+            faults.maybe_fail("start.connected")
             conn.sendall(b"s")
         except OSError as e:
             raise PyociError(f"container init is not waiting for start: {e.strerror}") from None

@@ -22,6 +22,10 @@ from pyoci.errors import ContainerNotFound, PyociError
 
 STATE_FILE = "state.json"
 EXEC_SOCKET = "exec.sock"
+# The init's comm while it waits for start; its execve replaces it. Without
+# it, a start killed after the exec but before it removed exec.sock would
+# leave a running container that reads as "created".
+INIT_WAITING_NAME = b"pyoci:init"
 
 CREATING = "creating"
 CREATED = "created"
@@ -135,7 +139,8 @@ class ContainerState:
             return STOPPED
         if self.cgroup and _is_frozen(self.cgroup):
             return PAUSED  # before "created": runc pauses a created container too
-        if self.status == CREATED and os.path.exists(os.path.join(directory, EXEC_SOCKET)):
+        if self.status == CREATED and os.path.exists(os.path.join(directory, EXEC_SOCKET)) \
+                and _comm(self.init.pid) == INIT_WAITING_NAME:
             return CREATED
         return RUNNING
 
@@ -156,6 +161,15 @@ class ContainerState:
         return doc
 
 
+def _comm(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return b""
+    return raw[raw.find(b"(") + 1:raw.rfind(b")")]
+
+
 def socket_path(directory: str, dirfd: int) -> str:
     """A path to exec.sock short enough for sun_path (108 bytes) however deep --root is."""
     path = os.path.join(directory, EXEC_SOCKET)
@@ -166,6 +180,16 @@ def _is_frozen(cgroup: dict) -> bool:
     from pyoci.cgroups import is_frozen
 
     return is_frozen(cgroup)
+
+
+class StateFileMissing(ContainerNotFound):
+    """A container directory without state.json: a create that has not written it
+    yet, or one killed before it could. Such a container does not exist (``list``
+    skips it too); ``delete --force`` removes the directory."""
+
+    def __init__(self, path: str) -> None:
+        PyociError.__init__(self, f'container "{os.path.basename(os.path.dirname(path))}" '
+                                  f"does not exist ({path}: state file missing)")
 
 
 class ContainerDir:
@@ -194,7 +218,7 @@ class ContainerDir:
             with open(self.file(STATE_FILE), "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
-            raise PyociError(f"{self.file(STATE_FILE)}: state file missing") from None
+            raise StateFileMissing(self.file(STATE_FILE)) from None
         try:
             return ContainerState.from_json(jsonio.loads(raw))
         except (ValueError, TypeError, AttributeError) as e:

@@ -17,8 +17,9 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import errno
 import os
 
-from pyoci import syscalls
+from pyoci import faults, syscalls
 from pyoci.container import hooks
+from pyoci.container.state import INIT_WAITING_NAME
 from pyoci.errors import PyociError
 from pyoci.namespaces import (
     NamespacePlan,
@@ -128,6 +129,7 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
             syscalls.unshare(rest)
         except OSError as e:
             raise PyociError(f"linux.namespaces: unshare: {e.strerror}") from None
+    faults.maybe_fail_namespace(ns)
     if ns.new & syscalls.CLONE_NEWTIME:
         write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
     if ns.has("pid") or ns.has("time"):
@@ -151,6 +153,7 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
     prepare_rootfs(config, ctx.bundle, no_pivot=ctx.no_pivot, userns_fd=_userns_fd(ctx),
                    before_pivot=lambda: _before_pivot(ctx, chan))
     _set_names(config)
+    syscalls.set_process_name(INIT_WAITING_NAME)  # before seccomp: what `state` reads
     if process.get("terminal") and ctx.console_socket is not None:
         console.setup_console(ctx.console_socket, process.get("consoleSize"))
         ctx.console_socket.close()
@@ -164,6 +167,7 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
     lsm.prepare_exec(config)
     if not process.get("noNewPrivileges"):
         seccomp.load_privileged(config, chan)  # a notify fd goes to create over chan
+    faults.maybe_fail("process")
     plan = finalize_process(process, preserve_fds=ctx.preserve_fds, keep_fds=keep)
     protocol.send(chan, Message(protocol.CREATED))
     chan.close()

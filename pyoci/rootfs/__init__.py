@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from pyoci import faults
 from pyoci import syscalls as sc
 from pyoci.errors import ConfigError, PyociError
 from pyoci.rootfs import mountinfo
@@ -102,6 +103,7 @@ def _populate(root_fd: int, config: dict[str, Any], bundle: str, userns_fd: int 
         in_userns = in_user_namespace()
         create_default_devices(root_fd, in_userns=in_userns)
         create_config_devices(root_fd, linux.get("devices") or [], in_userns=in_userns)
+        faults.maybe_fail("linux.devices")
         create_dev_links(root_fd)
     if console_path:
         bind_console(root_fd, console_path)
@@ -147,6 +149,7 @@ def prepare_rootfs(config: dict[str, Any], bundle: str, *, no_pivot: bool = Fals
         _mount_step("linux.rootfsPropagation", sc.mount, None, "/", None, propagation)
     # Before readonlyPaths, which usually makes /proc/sys read-only (runc's order).
     apply_sysctl(linux.get("sysctl") or {})
+    faults.maybe_fail("linux.sysctl")
     new_root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         apply_masks(new_root, linux.get("maskedPaths") or [], linux.get("readonlyPaths") or [])

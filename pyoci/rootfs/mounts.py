@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Callable
 
+from pyoci import faults
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
 from pyoci.rootfs import mountinfo
@@ -109,6 +110,7 @@ def apply_mounts(root_fd: int, mounts: list[dict[str, Any]], bundle: str, *,
 def apply_mount(root_fd: int, index: int, mount: dict[str, Any], bundle: str, *,
                 userns_fd: int | None = None, cgroupns: bool = False) -> None:
     """Mount one entry; errors name ``mounts[index] (destination)``."""
+    faults.maybe_fail("mounts", index)
     dest = mount.get("destination", "")
     label = "mounts[" + str(index) + "] (" + dest + ")"
     opts = parse_options(mount.get("options"))
