@@ -38,13 +38,14 @@ fi
 # The command engines call: the venv's interpreter with -I -S (no site, no user or
 # environment paths: ~10 ms cheaper per call, and immune to PYTHON* variables an
 # engine's environment may carry), with the project and its dependencies on sys.path.
+# exit_now skips the interpreter's teardown (~4 ms; only stdio needs flushing).
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 cat > .venv/bin/pyoci <<LAUNCHER
 #!$PWD/.venv/bin/python3 -IS
 import sys
 sys.path[:0] = ["$PWD", "$site"]
-from pyoci.cli import main
-sys.exit(main())
+from pyoci.cli import exit_now, main
+exit_now(main())
 LAUNCHER
 chmod 755 .venv/bin/pyoci
 
