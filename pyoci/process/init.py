@@ -194,8 +194,10 @@ def _start_container(ctx: InitContext, process: dict, plan: ExecPlan,
 
 
 def _run_init_hooks(ctx: InitContext, kind: str, status: str) -> None:
-    """Hooks the spec runs in the container's namespaces, run by the init itself."""
-    doc = dict(ctx.hook_state or {}, status=status)
+    """Hooks the spec runs in the container's namespaces, run by the init itself.
+    Their state's pid is "the pid as seen by the container" (config.md, runtime.md
+    state): the init's own pid in its namespace, not the host's."""
+    doc = dict(ctx.hook_state or {}, status=status, pid=os.getpid())
     hooks.run_hooks(kind, hooks.hooks_of(ctx.config, kind), doc)
 
 

@@ -145,9 +145,11 @@ def test_full_lifecycle_order_state_namespaces(pyoci: Pyoci, bundle: Bundle, hoo
         assert rec["env"] == f"env-{kind}" and rec["leak"] == "", kind  # only the hook's env
         assert rec["extra"] == "x y z", kind
     # The very document `pyoci state` prints, with the status of each moment.
-    for kind in ("prestart", "createRuntime", "createContainer"):
+    for kind in ("prestart", "createRuntime"):
         assert records[kind]["state"] == dict(created, status="creating"), kind
-    assert records["startContainer"]["state"] == created
+    # Container-namespace hooks get the pid as seen by the container: 1 in its pid ns.
+    assert records["createContainer"]["state"] == dict(created, status="creating", pid=1)
+    assert records["startContainer"]["state"] == dict(created, pid=1)
     assert records["poststart"]["state"] == running
     assert records["poststop"]["state"] == dict(running, status="stopped", pid=0)
     assert created["annotations"] == {"org.pyoci.test": "hooks"}
