@@ -433,9 +433,9 @@ class Context:
     def rt(self, *args: str, timeout: float = CALL_TIMEOUT, stdin: int | Path | None = None,
            stdout: Path | None = None, stderr: Path | None = None,
            pass_fds: tuple[int, ...] = (), cwd: Path | None = None,
-           global_args: tuple[str, ...] = ()) -> Proc:
+           global_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Proc:
         """``RUNTIME --root ROOT [global_args] args...`` with file stdio; never raises on
-        a non-zero exit (a timeout is a Fail)."""
+        a non-zero exit (a timeout is a Fail). ``env`` adds to the suite's environment."""
         argv = [self.runtime.path, "--root", str(self.root), *global_args, *args]
         stamp = next(_ids)
         out_path = stdout or self.workdir / f".out-{stamp}"
@@ -446,7 +446,8 @@ class Context:
             start_out, start_err = fout.tell(), ferr.tell()
             try:
                 proc = subprocess.run(argv, stdin=fin, stdout=fout, stderr=ferr,
-                                      timeout=timeout, pass_fds=pass_fds, cwd=cwd, check=False)
+                                      timeout=timeout, pass_fds=pass_fds, cwd=cwd, check=False,
+                                      env=None if env is None else {**os.environ, **env})
             except subprocess.TimeoutExpired:
                 reap()
                 raise Fail(f"`{' '.join(args)}` did not return within {timeout:.0f}s") from None
