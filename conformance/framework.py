@@ -237,8 +237,22 @@ def remove_cgroup_dirs(cgroups_path: str) -> None:
             path.rmdir()
 
 
-def load_schema_validator(spec_dir: Path, name: str) -> Callable[[Any], list[str]]:
-    """A function returning the schema errors of a document, from the spec's schema/."""
+def _closed(schema: Any) -> Any:
+    """The schema with additionalProperties false wherever properties are listed."""
+    if isinstance(schema, list):
+        return [_closed(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _closed(v) for k, v in schema.items()}
+    if "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    return out
+
+
+def load_schema_validator(spec_dir: Path, name: str,
+                          closed: bool = False) -> Callable[[Any], list[str]]:
+    """A function returning the schema errors of a document, from the spec's schema/;
+    ``closed`` also rejects properties the schema does not define."""
     try:
         import jsonschema
         from referencing import Registry, Resource
@@ -252,10 +266,12 @@ def load_schema_validator(spec_dir: Path, name: str) -> Callable[[Any], list[str
         skip(f"no {name} under {spec_dir}/schema (pass --spec-dir)")
     registry = Registry()
     for path in schema_dir.glob("*.json"):
-        resource = Resource.from_contents(json.loads(path.read_text()),
+        doc = json.loads(path.read_text())
+        resource = Resource.from_contents(_closed(doc) if closed else doc,
                                           default_specification=DRAFT4)
         registry = registry.with_resource(path.as_uri(), resource)
     schema = json.loads((schema_dir / name).read_text())
+    schema = _closed(schema) if closed else schema
     schema["id"] = (schema_dir / name).as_uri()  # draft-04: relative $refs resolve here
     validator = jsonschema.Draft4Validator(schema, registry=registry)
     return lambda doc: [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
@@ -433,10 +449,14 @@ class Context:
     def rt(self, *args: str, timeout: float = CALL_TIMEOUT, stdin: int | Path | None = None,
            stdout: Path | None = None, stderr: Path | None = None,
            pass_fds: tuple[int, ...] = (), cwd: Path | None = None,
-           global_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> Proc:
+           global_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+           fd3: Path | None = None) -> Proc:
         """``RUNTIME --root ROOT [global_args] args...`` with file stdio; never raises on
-        a non-zero exit (a timeout is a Fail). ``env`` adds to the suite's environment."""
+        a non-zero exit (a timeout is a Fail). ``env`` adds to the suite's environment;
+        ``fd3`` hands the runtime an extra fd 3 open on that file."""
         argv = [self.runtime.path, "--root", str(self.root), *global_args, *args]
+        if fd3 is not None:  # the runtime inherits fd 3 open on this file
+            argv = ["/bin/sh", "-c", 'exec "$@" 3<"$0"', str(fd3), *argv]
         stamp = next(_ids)
         out_path = stdout or self.workdir / f".out-{stamp}"
         err_path = stderr or self.workdir / f".err-{stamp}"
@@ -571,9 +591,10 @@ class Context:
             fail(f"nsenter {flags} {' '.join(cmd)}: {proc.stderr.decode().strip()}")
         return proc.stdout.decode()
 
-    def schema_errors(self, doc: Any, schema: str) -> list[str]:
-        """Errors of ``doc`` against the spec's ``schema/<schema>``."""
-        return load_schema_validator(self.spec_dir, schema)(doc)
+    def schema_errors(self, doc: Any, schema: str, closed: bool = False) -> list[str]:
+        """Errors of ``doc`` against the spec's ``schema/<schema>`` (``closed``: no
+        properties beyond the schema's)."""
+        return load_schema_validator(self.spec_dir, schema, closed)(doc)
 
     def features(self) -> dict:
         """The runtime's ``features`` document (fails if it has none)."""
