@@ -209,6 +209,15 @@ def test_run_rm_output_and_status(ctr: Ctr) -> None:
     assert_gone(ctr, cid)
 
 
+def test_no_stray_fds_reach_the_container(ctr: Ctr) -> None:
+    """The shim leaves a socket at fd 3 when it calls create: the container's
+    process must hold only its stdio (here PID 1, the shell, lists its fds)."""
+    cid = ctr.new_id("fds")
+    out = ctr.run("--rm", IMAGE_REF, cid, "sh", "-c", "ls /proc/1/fd; true")
+    assert out.stdout.split() == ["0", "1", "2"], out
+    assert_gone(ctr, cid)
+
+
 def test_detached_exec_ps_pause_kill_delete(ctr: Ctr, tmp_path: Path) -> None:
     cid = ctr.new_id("detached")
     log = tmp_path / "task.log"

@@ -179,6 +179,16 @@ def test_run_rm_output_and_status(docker: Docker, tmp_path: Path) -> None:
     assert_gone(docker, cid)
 
 
+def test_run_with_terminal(docker: Docker, tmp_path: Path) -> None:
+    """``docker run -t``: create gets a console socket and sends the pty master there."""
+    cidfile = tmp_path / "cid"
+    out = docker(*docker.run_argv("--rm", "-t", "--cidfile", str(cidfile), IMAGE, "sh", "-c",
+                                  "tty; test -t 0 && echo stdin-is-tty")[1:])
+    docker.ids.append(cidfile.read_text().strip())
+    assert "/dev/pts/" in out.stdout and "stdin-is-tty" in out.stdout, out
+    assert_gone(docker, docker.ids[-1])
+
+
 def test_missing_command_is_127_with_pyocis_message(docker: Docker, pyoci: Pyoci,
                                                     bundle: Bundle, tmp_path: Path) -> None:
     """docker maps pyoci's 'no such file or directory' to 127 and shows the message."""
