@@ -331,10 +331,12 @@ def host_leaks(before: dict[str, list[str]], after: dict[str, list[str]]) -> lis
     return leaks
 
 
-def container_leftovers(ids: list[str], runc_root: Path, cgroup_parent: str) -> list[str]:
+def container_leftovers(ids: list[str], runc_root: Path, cgroup_parent: str,
+                        *, with_parent: bool = False) -> list[str]:
     """What is left of these containers: pyoci state dirs under the shim's runc
-    root, cgroup dirs named for them (at the top or under ``cgroup_parent``) or the
-    parent itself in any hierarchy, mounts and live processes mentioning them."""
+    root, cgroup dirs named for them (at the top or under ``cgroup_parent``), mounts
+    and live processes mentioning them; ``with_parent``: also the parent cgroup in
+    any hierarchy (only once every container under it is gone)."""
     left = []
     hierarchies = [h for h in Path("/sys/fs/cgroup").iterdir() if h.is_dir()]
     for cid in ids:
@@ -344,7 +346,9 @@ def container_leftovers(ids: list[str], runc_root: Path, cgroup_parent: str) -> 
         with open("/proc/self/mountinfo") as f:
             left += [f"mount {line.split()[4]}" for line in f if cid in line]
         left += [f"process {pid}" for pid in pids_mentioning(cid)]
-    left += [f"cgroup {h / cgroup_parent}" for h in hierarchies if (h / cgroup_parent).is_dir()]
+    if with_parent:
+        left += [f"cgroup {h / cgroup_parent}" for h in hierarchies
+                 if (h / cgroup_parent).is_dir()]
     return left
 
 

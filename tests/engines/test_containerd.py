@@ -133,12 +133,14 @@ def assert_pyoci_ran(ctr: Ctr, cid: str) -> None:
     assert (ctr.bundle(cid) / "log.json").exists()
 
 
-def assert_gone(ctr: Ctr, *ids: str) -> None:
-    """No state, cgroup, mount, process or shim socket of these containers remains."""
+def assert_gone(ctr: Ctr, *ids: str, with_parent: bool = False) -> None:
+    """No state, cgroup, mount, process or shim socket of these containers remains
+    (``with_parent``: nor the namespace's parent cgroup)."""
     left: list[str] = []
 
     def clean() -> bool:
-        left[:] = container_leftovers(list(ids), ctr.runc_root, ctr.namespace)
+        left[:] = container_leftovers(list(ids), ctr.runc_root, ctr.namespace,
+                                      with_parent=with_parent)
         left.extend(f"shim socket {s}" for s in
                     (shim_socket(ctr.containerd.address, ctr.namespace, cid) for cid in ids)
                     if s.exists())
@@ -337,4 +339,4 @@ def test_nothing_left_by_any_test(ctr: Ctr) -> None:
     assert ctr("task", "ls", "-q").stdout.split() == []
     assert ctr("containers", "ls", "-q").stdout.split() == []
     assert list(ctr.runc_root.glob("*/*")) == []
-    assert_gone(ctr, *ctr.ids)
+    assert_gone(ctr, *ctr.ids, with_parent=True)

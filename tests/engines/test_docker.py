@@ -97,13 +97,15 @@ def assert_pyoci_ran(docker: Docker, cid: str) -> None:
     assert json.loads(docker("inspect", cid).stdout)[0]["HostConfig"]["Runtime"] == "pyoci"
 
 
-def assert_gone(docker: Docker, *ids: str) -> None:
+def assert_gone(docker: Docker, *ids: str, with_parent: bool = False) -> None:
+    """No state, cgroup, mount, process or shim socket of these containers remains
+    (``with_parent``: nor dockerd's cgroup parent)."""
     left: list[str] = []
     address = docker.dockerd.containerd_address
 
     def clean() -> bool:
         left[:] = container_leftovers(list(ids), docker.dockerd.runtime_root,
-                                      docker.dockerd.cgroup_parent)
+                                      docker.dockerd.cgroup_parent, with_parent=with_parent)
         left.extend(f"shim socket {s}" for s in
                     (shim_socket(address, "moby", cid) for cid in ids) if s.exists())
         return not left
@@ -248,4 +250,4 @@ def _update_memory(docker: Docker, cid: str) -> None:
 def test_nothing_left_by_any_test(docker: Docker) -> None:
     assert docker("ps", "-aq").stdout.split() == []
     assert list(docker.dockerd.runtime_root.glob("*/*")) == []
-    assert_gone(docker, *docker.ids)
+    assert_gone(docker, *docker.ids, with_parent=True)
