@@ -145,8 +145,6 @@ def prepare_rootfs(config: dict[str, Any], bundle: str, *, no_pivot: bool = Fals
     if before_pivot is not None:
         before_pivot()
     (move_into if no_pivot else pivot_into)(rootfs)
-    if propagation:
-        _mount_step("linux.rootfsPropagation", sc.mount, None, "/", None, propagation)
     # Before readonlyPaths, which usually makes /proc/sys read-only (runc's order).
     apply_sysctl(linux.get("sysctl") or {})
     faults.maybe_fail("linux.sysctl")
@@ -157,6 +155,11 @@ def prepare_rootfs(config: dict[str, Any], bundle: str, *, no_pivot: bool = Fals
         os.close(new_root)
     if (config.get("root") or {}).get("readonly"):
         _remount_root_readonly()
+    if propagation:
+        # Last: masks and readonlyPaths bind paths onto themselves, which a
+        # recursively unbindable tree refuses and a recursively shared /proc
+        # makes fail (EINVAL); podman writes the recursive forms runc accepts.
+        _mount_step("linux.rootfsPropagation", sc.mount, None, "/", None, propagation)
 
 
 def sysctl_path(key: str) -> str:

@@ -185,6 +185,14 @@ def test_preserve_fds(podman: PodmanEnv, tmp_path: Path) -> None:
     assert (proc.returncode, proc.stdout) == (0, "from the host\n"), proc.stderr
 
 
+def test_bind_volume_with_slave_propagation(podman: PodmanEnv, tmp_path: Path) -> None:
+    """A ``:slave`` volume makes podman write ``rootfsPropagation: rslave`` (runc's
+    recursive form, outside the spec's list): pyoci takes it as runc does."""
+    (tmp_path / "f").write_text("through the volume\n")
+    proc = podman(*RUN, "--rm", "-v", f"{tmp_path}:/v:slave", IMAGE, "cat", "/v/f", check=False)
+    assert (proc.returncode, proc.stdout) == (0, "through the volume\n"), proc.stderr
+
+
 def test_zz_nothing_left_after_podman(podman: PodmanEnv) -> None:
     """Runs last: a container still running is removed by the clean-up, and no
     container of the module leaves a process, cgroup, mount or pyoci state."""
