@@ -106,7 +106,10 @@ def _release(path: str, state: ContainerState) -> str:
         chunks = []
         own_failure = ""
         while True:
-            chunk, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(4))
+            try:
+                chunk, ancillary, _, _ = conn.recvmsg(4096, socket.CMSG_SPACE(4))
+            except ConnectionResetError:  # killed holding the connection, i.e. before exec
+                raise PyociError("container init exited before it ran the program") from None
             if ancillary:
                 own_failure = own_failure or _forward_notify_fd(conn, state, ancillary)
                 continue
