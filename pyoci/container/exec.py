@@ -14,9 +14,9 @@ happened. pyoci is a child subreaper, so the grandchild is ours to wait for.
 
 from __future__ import annotations
 
+import _signal as signal  # signal.py's enums cost ~3 ms of start-up
+import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
-import signal
-import socket
 
 from pyoci import faults, jsonio, syscalls
 from pyoci.container.state import PAUSED, STOPPED, StateStore

@@ -1,0 +1,95 @@
+"""Each hot-path command imports only what it uses (issue 7).
+
+Start-up is most of what ``state``, ``kill``, ``delete`` cost, and a third of
+``run``: a module that sneaks back onto one of these paths (jsonschema on a
+valid config, pyroute2 without netDevices, or json/re/enum/typing/socket
+through some convenience import) is a regression of milliseconds. Not a
+timing test: the real command runs in ``python -I -S`` as the launcher starts
+it, and reports ``sys.modules`` when it is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import PYOCI, Bundle, Pyoci, assert_nothing_left, needs_root, reap_children
+
+pytestmark = needs_root
+
+PROBE = """
+import sys
+sys.path[:0] = {paths!r}
+from pyoci.cli import main
+rc = main({argv!r})
+with open({report!r}, "w") as f:
+    f.write(repr((rc, sorted(sys.modules))))
+"""
+
+# Never on any of these commands with the demo config (no netDevices, valid).
+HEAVY = {"jsonschema", "referencing", "pyroute2", "jeepney", "typing", "json", "re", "enum",
+         "socket", "signal", "selectors", "pathlib", "dataclasses", "functools", "inspect",
+         "subprocess", "threading", "tempfile", "argparse", "ast", "array", "datetime",
+         "contextlib", "logging", "hashlib"}
+# state, kill and delete read a state file and make a syscall or two: nothing
+# of the create path either.
+QUERY = HEAVY | {"ctypes", "pyoci.config", "pyoci.rootfs", "pyoci.process.init",
+                 "pyoci.security.seccomp", "collections", "pyoci.config.fastcheck"}
+
+
+def _modules(pyoci: Pyoci, tmp_path: Path, *args: str, status: int = 0) -> set[str]:
+    """The modules the command ``pyoci --root ROOT args...`` had loaded at its end."""
+    launcher = Path(PYOCI[0])
+    venv_python = launcher.with_name("python")
+    if len(PYOCI) != 1 or not venv_python.exists():
+        pytest.skip("the probe needs .venv/bin/pyoci and its interpreter")
+    paths = json.loads(launcher.read_text().split("sys.path[:0] = ", 1)[1].splitlines()[0])
+    report = tmp_path / "report"
+    argv = ["--root", str(pyoci.root), *args]
+    probe = PROBE.format(paths=paths, argv=argv, report=str(report))
+    with tempfile.TemporaryFile() as out:  # create hands its stdio to the container
+        subprocess.run([str(venv_python), "-I", "-S", "-c", probe], stdout=out, stderr=out,
+                       stdin=subprocess.DEVNULL, timeout=60, check=True)
+    rc, modules = eval(report.read_text())  # noqa: S307 - our own repr of a tuple
+    assert rc == status, f"pyoci {' '.join(args)} exited {rc}"
+    report.unlink()
+    return set(modules)
+
+
+def _loaded(found: set[str], forbidden: set[str]) -> list[str]:
+    return sorted(m for m in found if m in forbidden or m.split(".")[0] in forbidden)
+
+
+def test_lifecycle_commands_import_only_what_they_use(
+        pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    bundle.with_args("sleep", "1000")
+    cid = f"hp{os.getpid()}lc"  # an id no command line around us mentions
+    assert _loaded(_modules(pyoci, tmp_path, "create", "--bundle", str(bundle.path), cid),
+                   HEAVY) == []
+    assert _loaded(_modules(pyoci, tmp_path, "state", cid), QUERY) == []
+    assert _loaded(_modules(pyoci, tmp_path, "start", cid), QUERY) == []
+    assert _loaded(_modules(pyoci, tmp_path, "exec", cid, "/bin/true"), HEAVY) == []
+    assert _loaded(_modules(pyoci, tmp_path, "kill", cid, "KILL"), QUERY) == []
+    reap_children()  # the killed init was reparented to us
+    assert _loaded(_modules(pyoci, tmp_path, "delete", cid), QUERY) == []
+    assert_nothing_left(pyoci, cid)
+
+
+def test_run_imports_only_what_it_uses(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    bundle.with_args("/bin/true")
+    cid = f"hp{os.getpid()}run"
+    assert _loaded(_modules(pyoci, tmp_path, "run", "--bundle", str(bundle.path), cid),
+                   HEAVY) == []
+    assert_nothing_left(pyoci, cid)
+
+
+def test_the_probe_sees_a_heavy_import(pyoci: Pyoci, bundle: Bundle, tmp_path: Path) -> None:
+    """An invalid config makes create ask jsonschema why: the probe must notice."""
+    bundle.edit(lambda c: c["process"].update(cwd=5))
+    found = _modules(pyoci, tmp_path, "create", "--bundle", str(bundle.path), f"hp{os.getpid()}bad",
+                     status=1)
+    assert "jsonschema" in _loaded(found, HEAVY)
