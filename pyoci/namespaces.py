@@ -125,6 +125,8 @@ def write_time_offsets(offsets: dict) -> None:
         if name not in clocks:
             raise ConfigError(f"linux.timeOffsets: unknown clock {name!r}")
         lines.append(f"{clocks[name]} {int(value.get('secs', 0))} {int(value.get('nanosecs', 0))}")
+    if not lines:  # a time namespace without offsets: an empty write is EINVAL
+        return
     try:
         with open("/proc/self/timens_offsets", "w") as f:
             f.write("\n".join(lines) + "\n")
