@@ -234,9 +234,10 @@ def unmount_under(base: Path) -> None:
 
 
 def cgroups_named(name: str) -> list[Path]:
-    """Cgroup directories of that name under podman's parent, in every hierarchy."""
-    return [h / CGROUP_PARENT / name for h in CGROUP_ROOT.iterdir()
-            if (h / CGROUP_PARENT / name).is_dir()]
+    """Cgroup directories of that name at the top of every hierarchy or under
+    podman's parent (``/libpod_parent/libpod-<id>`` with cgroupfs)."""
+    return [base / name for h in CGROUP_ROOT.iterdir() for base in (h, h / CGROUP_PARENT)
+            if (base / name).is_dir()]
 
 
 def remove_cgroup_parent() -> None:
