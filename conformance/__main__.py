@@ -50,13 +50,19 @@ def parse_runtime(text: str) -> Runtime:
 
 def selected(checks: list[Check], patterns: str | None) -> list[Check]:
     """Checks whose id or spec matches one of the comma-separated patterns
-    (shell globs; a pattern without wildcards matches as a substring)."""
+    (an exact check id; else shell globs; a pattern without wildcards matches as a
+    substring)."""
     if not patterns:
         return checks
     pats = [p.strip() for p in patterns.split(",") if p.strip()]
+    ids = {c.id for c in checks}
 
     def match(chk: Check) -> bool:
         for pat in pats:
+            if pat in ids:  # an exact id selects that check alone
+                if chk.id == pat:
+                    return True
+                continue
             glob = pat if any(c in pat for c in "*?[") else f"*{pat}*"
             if fnmatch.fnmatchcase(chk.id, glob) or fnmatch.fnmatchcase(chk.spec, glob):
                 return True
