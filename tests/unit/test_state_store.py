@@ -378,9 +378,13 @@ def test_status_creating(tmp_path: Path) -> None:
     assert _state(status=CREATING, creator=_dead()).current_status(str(tmp_path)) == STOPPED
 
 
-def test_status_created_needs_exec_socket(tmp_path: Path) -> None:
+def test_status_created_needs_exec_socket(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Created: exec.sock is there and the init still waits (its comm is pyoci:init)."""
     state = _state(status=CREATED, init=_self())
     (tmp_path / EXEC_SOCKET).write_text("")
+    assert state.current_status(str(tmp_path)) == RUNNING  # our comm is not the init's
+    monkeypatch.setattr(state_mod, "_comm", lambda pid: state_mod.INIT_WAITING_NAME)
     assert state.current_status(str(tmp_path)) == CREATED
     (tmp_path / EXEC_SOCKET).unlink()
     assert state.current_status(str(tmp_path)) == RUNNING
