@@ -3,8 +3,7 @@
 containerd and docker show the last ``error`` entry of the log file and break
 on a missing file or a non-RFC3339 time; podman reads the whole file as one
 JSON object. So the file is created at start-up even if nothing is logged, and
-a failure leaves exactly one line: in json format the error line replaces the
-file's content, in text format it is appended.
+a failure appends exactly one line.
 
 Warnings (a failing poststop hook) go to stderr and, through the Logger the
 command line made last, to the same file; they never change an exit status.
@@ -31,12 +30,6 @@ class Logger:
         _active = self
 
     def error(self, message: str) -> None:
-        """The failure line. In json format it replaces whatever the file held:
-        podman parses the whole file as one JSON object, and reuses the same
-        file when a container that failed to start is started again (an earlier
-        failure's line would otherwise make the file unreadable to it)."""
-        if self.fd >= 0 and self.fmt == "json" and _private_file(self.fd):
-            os.ftruncate(self.fd, 0)
         self._write("error", message)
 
     def warning(self, message: str) -> None:
@@ -51,27 +44,6 @@ class Logger:
         else:
             line = f'time="{now}" level={level} msg={jsonio.dumps(message)}'
         os.write(self.fd, (line + "\n").encode())
-
-
-def _private_file(fd: int) -> bool:
-    """A regular file that is not our stdout or stderr (``--log /dev/stderr`` with
-    stderr redirected to a file must not lose what is already there)."""
-    import stat
-
-    try:
-        st = os.fstat(fd)
-    except OSError:
-        return False
-    if not stat.S_ISREG(st.st_mode):
-        return False
-    for std in (1, 2):
-        try:
-            other = os.fstat(std)
-        except OSError:
-            continue
-        if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
-            return False
-    return True
 
 
 def warn(message: str) -> None:
