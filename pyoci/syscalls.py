@@ -97,6 +97,9 @@ _SYSCALLS = {
         "openat2": 437,
         "mount_setattr": 442,
         "keyctl": 250,
+        "fsopen": 430,
+        "fsconfig": 431,
+        "fsmount": 432,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -105,6 +108,9 @@ _SYSCALLS = {
         "openat2": 437,
         "mount_setattr": 442,
         "keyctl": 219,
+        "fsopen": 430,
+        "fsconfig": 431,
+        "fsmount": 432,
     },
 }
 _NR = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
@@ -174,6 +180,27 @@ def openat2(dirfd: int, path: str, flags: int, mode: int = 0, resolve: int = 0) 
     how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
     return _check(_libc.syscall(_NR["openat2"], dirfd, _bytes(path), ctypes.byref(how),
                                 ctypes.sizeof(how)), f"openat2 {path}")
+
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+
+def fstatfs_type(fd: int) -> int:
+    """f_type of the filesystem ``fd`` is on (os.fstatvfs does not report it)."""
+    buf = ctypes.create_string_buffer(256)  # struct statfs is 120 bytes on 64-bit
+    _check(_libc.fstatfs(fd, buf), "fstatfs")
+    return ctypes.c_long.from_buffer(buf).value
+
+
+def fresh_mount(fstype: str) -> int:
+    """A detached mount of a new ``fstype`` instance (fsopen, fsconfig CREATE, fsmount):
+    nothing else can have mounted over or into it."""
+    fs = _check(_libc.syscall(_NR["fsopen"], _bytes(fstype), 1), "fsopen " + fstype)  # CLOEXEC
+    try:
+        _check(_libc.syscall(_NR["fsconfig"], fs, 6, None, None, 0), "fsconfig")  # CMD_CREATE
+        return _check(_libc.syscall(_NR["fsmount"], fs, 1, 0), "fsmount")  # CLOEXEC
+    finally:
+        os.close(fs)
 
 
 def open_tree(dirfd: int, path: str, flags: int) -> int:

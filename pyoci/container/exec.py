@@ -26,6 +26,7 @@ from pyoci.process import console, protocol
 from pyoci.process.foreground import forward_signals, wait_for
 from pyoci.process.init import _report
 from pyoci.process.protocol import ChannelClosed, Message
+from pyoci.process.sealed import reexec_sealed, shares_our_pid_namespace
 from pyoci.process.setup import exec_process, finalize_process
 from pyoci.security import lsm, seccomp
 from pyoci.security.capabilities import parse_capabilities
@@ -161,6 +162,10 @@ def exec_container(store: StateStore, opts: ExecOptions) -> int:
     lsm.check(config)
     seccomp.check(config)
     init_pid = state.init.pid
+    if shares_our_pid_namespace(init_pid):
+        reexec_sealed()  # the process will see our pid: never the host interpreter's
+    # Stays until the process exits: nothing in the container may open /proc/<us>/.
+    syscalls.set_dumpable(False)
     ns_fds = _open_namespaces(init_pid)
     console_sock = receiver = None
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from pyoci import syscalls
 from pyoci.container.create import CreateOptions, create
 from pyoci.container.delete import destroy
 from pyoci.container.start import start
@@ -22,6 +23,9 @@ def run(store: StateStore, opts: CreateOptions, *, detach: bool) -> int:
     opts.detached = detach
     state = create(store, opts)
     init_pid = state.init.pid
+    # Stays as long as the container: nothing in it may open /proc/<us>/ (after
+    # create, whose rootless parent needs us dumpable to write the id maps).
+    syscalls.set_dumpable(False)
     if detach:
         start(store, opts.container_id)
         return 0

@@ -30,6 +30,7 @@ from pyoci.container.state import (
     socket_path,
 )
 from pyoci.errors import ContainerNotFound, PyociError, StatusError
+from pyoci.process.sealed import config_has_own_pid_namespace, reexec_sealed
 
 # How the init's startContainer hook failures begin (pyoci/container/hooks.py).
 _START_HOOK_FAILED = "hooks.startContainer"
@@ -38,6 +39,10 @@ _START_HOOK_FAILED = "hooks.startContainer"
 def start(store: StateStore, container_id: str) -> None:
     with store.open(container_id) as cdir:
         state = cdir.load()
+        if not config_has_own_pid_namespace(state.config):
+            # The process will see our pid (and poststart hooks run beside it): go
+            # on from a sealed interpreter. Our fds, the lock's too, close on exec.
+            reexec_sealed()
         status = state.current_status(cdir.path)
         if status != CREATED:
             raise StatusError(_refusal(status))

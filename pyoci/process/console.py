@@ -72,12 +72,23 @@ def _bind_console(slave_path: str) -> None:
     """/dev/console is the pty slave, as runc makes it; absent /dev: skip."""
     if not os.path.isdir("/dev"):
         return
+    # Only the init gets here, after pivot_root: pyoci.rootfs is loaded already
+    # (a lazy import is a sys.modules lookup), and exec never pays for it.
+    from pyoci.rootfs.dev import console_target
+    from pyoci.rootfs.paths import fd_path
+
+    root = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        if not os.path.exists("/dev/console"):
-            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
-        syscalls.mount(slave_path, "/dev/console", None, syscalls.MS_BIND)
+        # Never by name: a /dev/console symlink would carry the bind elsewhere.
+        target = console_target(root)
+        try:
+            syscalls.mount(slave_path, fd_path(target), None, syscalls.MS_BIND)
+        finally:
+            os.close(target)
     except OSError as e:
         raise PyociError(f"process.terminal: bind /dev/console: {e.strerror}") from None
+    finally:
+        os.close(root)
 
 
 def _send_fd(sock: socket.socket, data: bytes, fd: int) -> None:

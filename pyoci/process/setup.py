@@ -251,11 +251,22 @@ def set_no_new_privileges() -> None:
 
 
 def _chdir(cwd: str) -> OSError | None:
+    """chdir, then make sure the result is reachable from our root.
+
+    Fds the caller leaked are still open (close-on-exec) here, so a cwd such as
+    /proc/self/fd/7 would land in a host directory (CVE-2024-21626); getcwd
+    fails for a directory outside the root, and we go back to "/".
+    """
     try:
         os.chdir(cwd)
-        return None
     except OSError as e:
         return e
+    try:
+        os.getcwd()
+    except OSError as e:
+        os.chdir("/")
+        return e
+    return None
 
 
 def _home_for(uid: int) -> str:

@@ -9,6 +9,7 @@ even while formatting an error.
 
 from __future__ import annotations
 
+import errno
 import os
 
 from pyoci import faults
@@ -169,9 +170,46 @@ def sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
 
-def _current_value(path: str) -> list[str] | None:
+_SYSCTL_RESOLVE = sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS
+
+
+def _open_procfs() -> tuple[int, int]:
+    """A procfs of the container's namespaces to write sysctls through, and the
+    resolve flags to use under it (CVE-2025-52881 class).
+
+    A rootfs or a mount may put a symlink, another filesystem or a bind of
+    another /proc file where a /proc/sys entry should be, redirecting the
+    write. A fresh detached procfs instance has no such mounts, so nothing
+    may be crossed under it. Where one may not be made (no pid namespace of
+    our own in a user namespace), the container's /proc is used, checked to
+    be a procfs root, with no symlink followed and each file checked to be
+    on procfs.
+    """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        return sc.fresh_mount("proc"), _SYSCTL_RESOLVE | sc.RESOLVE_NO_XDEV
+    except OSError:
+        pass
+    try:
+        fd = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as err:
+        raise PyociError("linux.sysctl: /proc: " + os.strerror(err.errno)) from None
+    if sc.fstatfs_type(fd) != sc.PROC_SUPER_MAGIC or os.fstat(fd).st_ino != 1:
+        os.close(fd)
+        raise PyociError("linux.sysctl: /proc is not a procfs mount: refusing to write")
+    return fd, _SYSCTL_RESOLVE
+
+
+def _open_sysctl(proc_fd: int, path: str, flags: int, resolve: int) -> int:
+    fd = sc.openat2(proc_fd, path, flags, 0, resolve)
+    if sc.fstatfs_type(fd) != sc.PROC_SUPER_MAGIC:
+        os.close(fd)
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+    return fd
+
+
+def _current_value(proc_fd: int, path: str, resolve: int) -> list[str] | None:
+    try:
+        fd = _open_sysctl(proc_fd, path, os.O_RDONLY, resolve)
     except OSError:
         return None
     try:
@@ -182,8 +220,8 @@ def _current_value(path: str) -> list[str] | None:
         os.close(fd)
 
 
-def _write_value(path: str, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
+def _write_value(proc_fd: int, path: str, value: str, resolve: int) -> None:
+    fd = _open_sysctl(proc_fd, path, os.O_WRONLY | os.O_TRUNC, resolve)
     try:
         os.write(fd, value.encode())
     finally:
@@ -198,10 +236,23 @@ def apply_sysctl(sysctl: dict[str, str]) -> None:
     after prepare_rootfs is a harmless no-op.
     """
     paths = [(key, sysctl_path(key), str(value)) for key, value in sysctl.items()]
-    for key, path, value in paths:
-        if _current_value(path) == value.split():
-            continue
-        try:
-            _write_value(path, value)
-        except OSError as err:
-            raise PyociError('linux.sysctl: "' + key + '": ' + os.strerror(err.errno)) from None
+    if not paths:
+        return
+    proc_fd, resolve = _open_procfs()
+    try:
+        for key, path, value in paths:
+            relative = path.removeprefix("/proc/")
+            if _current_value(proc_fd, relative, resolve) == value.split():
+                continue
+            try:
+                _write_value(proc_fd, relative, value, resolve)
+            except OSError as err:
+                raise PyociError('linux.sysctl: "' + key + '": ' + _sysctl_error(err)) from None
+    finally:
+        os.close(proc_fd)
+
+
+def _sysctl_error(err: OSError) -> str:
+    if err.errno in (errno.EXDEV, errno.ELOOP):
+        return "not in the container's procfs (a mount or symlink is in the way)"
+    return os.strerror(err.errno)

@@ -270,10 +270,37 @@ def _setup_ptmx(dev_fd: int) -> None:
         raise PyociError("/dev/ptmx: symlink: " + os.strerror(err.errno)) from None
 
 
+def console_target(root_fd: int) -> int:
+    """O_PATH fd of /dev/console as a plain file or node, never through a symlink.
+
+    A /dev/console that is a symlink (from the image, or swapped in during
+    setup) would carry the pty's bind mount to wherever it points, e.g. over
+    a /proc file before the masks go on (CVE-2025-52565): a symlink is
+    replaced by an empty file, and the bind goes through the fd.
+    """
+    dev_fd = mkdir_all_in_root(root_fd, "/dev")
+    try:
+        st = _existing(dev_fd, "console")
+        if st is not None and stat.S_ISLNK(st.st_mode):
+            os.unlink("console", dir_fd=dev_fd)
+            st = None
+        if st is None:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            os.close(os.open("console", flags, 0o600, dir_fd=dev_fd))
+        fd = sc.openat2(dev_fd, "console", os.O_PATH, 0,
+                        sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_XDEV)
+    finally:
+        os.close(dev_fd)
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EISDIR, os.strerror(errno.EISDIR))
+    return fd
+
+
 def bind_console(root_fd: int, console_path: str) -> None:
     """Bind the pty slave onto /dev/console, the spec's way to give it a console."""
     try:
-        fd = create_file_in_root(root_fd, "/dev/console", 0o666)
+        fd = console_target(root_fd)
     except OSError as err:
         raise PyociError("process.terminal: /dev/console: " + os.strerror(err.errno)) from None
     try:

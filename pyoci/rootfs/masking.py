@@ -34,6 +34,27 @@ def _label(field: str, index: int, path: str) -> str:
     return "linux." + field + "[" + str(index) + '] ("' + path + '")'
 
 
+def open_dev_null(root_fd: int) -> int:
+    """O_PATH fd of the container's /dev/null, checked to be the null device.
+
+    Masking binds it over files; bound by name, a /dev/null swapped for a
+    symlink (say to /proc/sys/kernel/core_pattern) before or during setup
+    would put a writable host knob where a mask should be (CVE-2025-31133).
+    So: no symlink anywhere on the way, a character device 1:3, bound through
+    the fd.
+    """
+    try:
+        fd = sc.openat2(root_fd, "dev/null", os.O_PATH, 0,
+                        sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS)
+    except OSError as err:
+        raise PyociError("linux.maskedPaths: /dev/null: " + os.strerror(err.errno)) from None
+    st = os.fstat(fd)
+    if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+        os.close(fd)
+        raise PyociError("linux.maskedPaths: /dev/null is not the null device (1:3)")
+    return fd
+
+
 def mask_path(root_fd: int, index: int, path: str) -> None:
     """Hide ``path``: /dev/null over a file, an empty read-only tmpfs over a directory."""
     label = _label("maskedPaths", index, path)
@@ -45,7 +66,11 @@ def mask_path(root_fd: int, index: int, path: str) -> None:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             sc.mount("tmpfs", target, "tmpfs", sc.MS_RDONLY, None)
         else:
-            sc.mount("/dev/null", target, None, sc.MS_BIND)
+            null = open_dev_null(root_fd)  # each time: the check is the point
+            try:
+                sc.mount(fd_path(null), target, None, sc.MS_BIND)
+            finally:
+                os.close(null)
     except OSError as err:
         raise PyociError(label + ": " + os.strerror(err.errno)) from None
     finally:
