@@ -431,7 +431,25 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"internal error: {type(e).__name__}: {e}", logger, g.debug, e)
 
 
+_MAX_MESSAGE = 2048
+
+
+def _shorten(message: str) -> str:
+    """A config value can be megabytes: keep a message one readable line, with
+    its start (the field) and its end (the reason, which engines match)."""
+    if len(message) > _MAX_MESSAGE:
+        cut = len(message) - 2000
+        message = f"{message[:1400]}...({cut} characters left out)...{message[-600:]}"
+    return message.translate(_LINE_BREAKS)
+
+
+# Every character str.splitlines() breaks at, and other controls, shown escaped.
+_LINE_BREAKS = {c: repr(chr(c))[1:-1] for c in [*range(0x20), 0x7F, 0x85, 0x2028, 0x2029]
+                if c != 0x09}
+
+
 def _fail(message: str, logger: object, debug: bool, exc: BaseException | None) -> int:
+    message = _shorten(message)
     if debug and exc is not None:
         import traceback
 

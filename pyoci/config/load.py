@@ -24,8 +24,12 @@ def load_config(bundle: str) -> dict[str, Any]:
     """Read, parse, schema-validate and sanity-check ``<bundle>/config.json``."""
     raw = _read_config(bundle)
     doc = parse_json_document(raw, CONFIG_NAME)
-    validate_config(doc, CONFIG_NAME)
-    check_config(doc)
+    try:
+        validate_config(doc, CONFIG_NAME)
+        check_config(doc)
+    except RecursionError:  # json parses deeper than the recursive checks can walk
+        raise ConfigError(f"{CONFIG_NAME}: invalid JSON: nesting too deep "
+                          "(maximum recursion depth)") from None
     return doc
 
 
