@@ -24,7 +24,10 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from conftest import (
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import (
     PYOCI,
     SPEC_DIR,
     Bundle,
@@ -35,8 +38,6 @@ from conftest import (
     official_validator,
     reap_children,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 pytestmark = [pytest.mark.root, needs_root]
 

@@ -25,7 +25,16 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from conftest import PYOCI, REPO, Bundle, Pyoci, assert_nothing_left, mounts_mentioning, needs_root
+
+from tests.conftest import (
+    PYOCI,
+    REPO,
+    Bundle,
+    Pyoci,
+    assert_nothing_left,
+    mounts_mentioning,
+    needs_root,
+)
 
 pytestmark = [pytest.mark.root, needs_root]
 
