@@ -19,9 +19,9 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import PYOCI, ROOTFS, Bundle, Pyoci
 from daemons import (
     Containerd,
     container_leftovers,
@@ -33,9 +33,14 @@ from daemons import (
 )
 from oci_image import build_archive
 
+if TYPE_CHECKING:  # the fixtures come from tests/conftest.py; only their types here
+    from conftest import Bundle, Pyoci
+
 IMAGE = "pyoci-test/busybox:latest"
 IMAGE_REF = f"docker.io/{IMAGE}"
-PYOCI_BIN = PYOCI[0]
+REPO = Path(__file__).resolve().parents[2]
+ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
+PYOCI_BIN = str(REPO / ".venv" / "bin" / "pyoci")
 
 
 def missing_tools() -> str | None:
