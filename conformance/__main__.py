@@ -104,7 +104,8 @@ def run_runtime(runtime: Runtime, checks: list[Check], args: argparse.Namespace,
     else:
         print(f"# runtime {runtime.name}: {runtime.path} ({runtime.version()})")
     for n, chk in enumerate(checks, 1):
-        result = framework.run_check(chk, runtime, base, args.rootfs, args.spec_dir)
+        result = framework.run_check(chk, runtime, base, args.rootfs, args.spec_dir,
+                                     args.oci_version)
         results.append(result)
         print("\n".join(tap_lines(n, result)) if args.tap else line(result), flush=True)
     print(summary(runtime.name, results), flush=True)
@@ -159,6 +160,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="busybox rootfs (default: bundles/busybox/rootfs, built if absent)")
     parser.add_argument("--spec-dir", type=Path, default=framework.DEFAULT_SPEC_DIR,
                         help="runtime-spec checkout (for schema/)")
+    parser.add_argument("--oci-version", default="1.3.0",
+                        help="ociVersion of the configs (default 1.3.0; e.g. 1.0.2 for runtimes "
+                             "that refuse newer versions, like crun 1.8)")
     parser.add_argument("--list", action="store_true", help="list the checks and exit")
     args = parser.parse_args(argv)
     names = [rt.name for rt in args.runtime]
