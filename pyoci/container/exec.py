@@ -22,7 +22,7 @@ from pyoci import faults, jsonio, syscalls
 from pyoci.container.state import PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
-from pyoci.process import console, protocol
+from pyoci.process import console, placement, protocol
 from pyoci.process.foreground import forward_signals, wait_for
 from pyoci.process.init import _report
 from pyoci.process.protocol import ChannelClosed, Message
@@ -277,6 +277,7 @@ def _child(config: dict, ns_fds: dict[str, int], console_sock: socket.socket | N
     try:
         # Before any container namespace: nothing in there may open our /proc/<pid>/exe.
         syscalls.set_dumpable(False)
+        placement.apply_initial_affinity(config)  # execCPUAffinity.initial: before the move
         protocol.send(chan, Message(protocol.READY))
         protocol.expect(chan, protocol.GO)  # in the container's cgroup now
         for kind in _NS_ORDER:
@@ -306,6 +307,9 @@ def _grandchild(config: dict, console_sock: socket.socket | None, opts: ExecOpti
         process = config["process"]
         # setns(mnt) left our root and cwd at the container's root; make it explicit.
         os.chdir("/")
+        # In the container's cgroup and still privileged: execCPUAffinity.final,
+        # scheduler, ioPriority (config.md applies them to an exec'd process too).
+        placement.apply(config)
         if console_sock is not None:
             os.setsid()
             console.setup_console(console_sock, process.get("consoleSize"), bind_console=False)

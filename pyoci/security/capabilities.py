@@ -18,6 +18,7 @@ import os
 
 from pyoci import syscalls
 from pyoci.errors import ConfigError, PyociError
+from pyoci.log import warn
 
 #: capabilities(7) names in kernel order: the index is the capability number.
 CAPABILITY_NAMES: tuple[str, ...] = (
@@ -130,8 +131,9 @@ def _parse_set(names: object, where: str, kernel_last: int) -> frozenset[int]:
         if not isinstance(name, str):
             raise ConfigError(f"{where}: expected capability name, got {_describe(name)}")
         cap = CAPABILITIES.get(name)
-        if cap is None:
-            raise ConfigError(f'{where}: unknown capability "{name}"')
+        if cap is None:  # config.md: warn, and SHOULD NOT fail
+            warn(f'{where}: unknown capability "{name}" ignored')
+            continue
         if cap <= kernel_last:
             caps.add(cap)
     return frozenset(caps)
@@ -182,12 +184,40 @@ def apply_capabilities(sets: CapabilitySets) -> None:
     come last. A capability the kernel refuses to raise into ambient is
     skipped, as runc does (it only warns).
     """
+    masks = cap_mask(sets.effective), cap_mask(sets.permitted), cap_mask(sets.inheritable)
     try:
-        syscalls.capset(cap_mask(sets.effective), cap_mask(sets.permitted),
-                        cap_mask(sets.inheritable))
+        syscalls.capset(*masks)
+    except OSError as e:
+        held = _held() if e.errno == errno.EPERM else None
+        if held is None:
+            raise PyociError(f"process.capabilities: capset: "
+                             f"{os.strerror(e.errno or 0)}") from None
+        _capset_granted(masks, *held)
+    _apply_ambient(sets.ambient)
+
+
+def _held() -> tuple[int, int] | None:
+    """Our own permitted and inheritable masks (None if /proc cannot tell)."""
+    try:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f if line.startswith("Cap"))
+        return int(fields["CapPrm"], 16), int(fields["CapInh"], 16)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _capset_granted(masks: tuple[int, int, int], permitted: int, inheritable: int) -> None:
+    """config.md: capabilities that cannot be granted MUST be logged as a warning and
+    SHOULD NOT fail the container: keep what the runtime holds, warn about the rest."""
+    effective, wanted, inh = masks
+    allowed_inh = permitted | inheritable
+    missing = ((effective | wanted) & ~permitted) | (inh & ~allowed_inh)
+    names = ", ".join(cap_name(c) for c in range(64) if missing >> c & 1)
+    warn(f"process.capabilities: cannot grant {names} (the runtime does not hold them)")
+    try:
+        syscalls.capset(effective & permitted, wanted & permitted, inh & allowed_inh)
     except OSError as e:
         raise PyociError(f"process.capabilities: capset: {os.strerror(e.errno or 0)}") from None
-    _apply_ambient(sets.ambient)
 
 
 def _apply_ambient(ambient: frozenset[int]) -> None:
