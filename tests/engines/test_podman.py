@@ -12,6 +12,7 @@ nothing of the containers is left.
 from __future__ import annotations
 
 import json
+import os
 import re
 import select
 import subprocess
@@ -19,7 +20,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import needs_root
 from podman_env import (
     CGROUP_ROOT,
     IMAGE,
@@ -32,6 +32,8 @@ from podman_env import (
     pids_mentioning,
 )
 
+# Not imported from tests/conftest.py: another conftest.py may own the name "conftest".
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (creates real containers)")
 pytestmark = [pytest.mark.root, needs_root]
 
 RUN = ("run", "--network", "none")

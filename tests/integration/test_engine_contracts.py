@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from conftest import Bundle, Pyoci, assert_nothing_left, needs_root
 
 from pyoci import syscalls
+from tests.conftest import Bundle, Pyoci, assert_nothing_left, needs_root
 
 pytestmark = [pytest.mark.root, needs_root]
 
