@@ -30,6 +30,20 @@ pytestmark = [pytest.mark.root, pytest.mark.skipif(
     os.geteuid() != 0, reason="needs root (creates real containers)")]
 
 
+class _Tables:
+    """Prints the conformance tables in the pytest summary, so CI logs carry them
+    without -s. Registered as a plugin by the fixture; no conftest.py here, because
+    a second conftest module would shadow the bare ``conftest`` that tests import."""
+
+    def __init__(self) -> None:
+        self.tables: list[tuple[str, str]] = []
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        for title, text in self.tables:
+            terminalreporter.section(title)
+            terminalreporter.write_line(text)
+
+
 def run_suite(out: Path, *args: str) -> tuple[dict, str]:
     """``python -m conformance ARGS --json out``; the JSON record and the printed text."""
     log = out.with_suffix(".log")
@@ -68,8 +82,10 @@ def suite(tmp_path_factory: pytest.TempPathFactory,
     record, text = run_suite(tmp_path_factory.mktemp("conformance") / "all.json", *runtimes)
     summaries = [line for line in text.splitlines() if line.startswith("SUMMARY ")]
     table = text[text.find("check "):] if RUNC.exists() and "check " in text else ""
-    pytestconfig.pyoci_conformance_tables.append(  # type: ignore[attr-defined]
-        ("conformance (informational for runc)", "\n".join(summaries + [table])))
+    tables = _Tables()
+    tables.tables.append(("conformance (informational for runc)",
+                          "\n".join(summaries + [table])))
+    pytestconfig.pluginmanager.register(tables, "pyoci-conformance-tables")
     return record, text
 
 
