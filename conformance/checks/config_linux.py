@@ -12,12 +12,16 @@ runtime environment MUST be created according to the configuration".
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
+import socket
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from conformance.checks.config import expect_rejected
+from conformance.checks.config import container_mounts, expect_rejected, host_mount
 from conformance.checks.runtime import running_container, with_cgroup
 from conformance.framework import (
     Bundle,
@@ -26,6 +30,7 @@ from conformance.framework import (
     check,
     fail,
     ns_id,
+    pid_alive,
     require,
     skip,
 )
@@ -630,3 +635,577 @@ def devices_cgroup_allow(ctx: Context) -> None:
 def devices_cgroup_order(ctx: Context) -> None:
     out, _ = _device_rules(ctx, [DENY_ALL, ALLOW_LOOP, DENY_LOOP])
     require("cf-denied" in out, f"a later deny did not win over an earlier allow: {out!r}")
+
+
+# ---------------------------------------------------------------- sysctl
+
+SYSCTLS = {"net.ipv4.ip_forward": "1", "kernel.shm_rmid_forced": "1",
+           "net.ipv4.ip_local_port_range": "40000\t50000"}
+
+
+def _sysctl_check(key: str, value: str) -> None:
+    def body(ctx: Context) -> None:
+        proc_path = "/proc/sys/" + key.replace(".", "/")
+        host_before = Path(proc_path).read_text()
+        bundle = ctx.bundle()
+        bundle.config["linux"]["sysctl"] = {key: value.replace("\t", " ")}
+        out = ctx.output(bundle, f"cat {proc_path}").strip()
+        require(out.split() == value.split(), f"{key} inside is {out!r}, expected {value!r}")
+        require(Path(proc_path).read_text() == host_before, f"the host's {key} changed")
+
+    check(id=f"linux.sysctl.{key}", spec="config-linux.md#sysctl", level="MUST",
+          text=f"sysctl (object, OPTIONAL) allows kernel parameters to be modified at runtime "
+               f"for the container ({key}, namespaced: the host keeps its value) "
+               f"{APPLIED}.")(body)
+
+
+for _key, _value in SYSCTLS.items():
+    _sysctl_check(_key, _value)
+
+
+# ---------------------------------------------------------------- seccomp
+
+
+def _seccomp(bundle: Bundle, syscalls: list[dict], default: str = "SCMP_ACT_ALLOW",
+             **extra: object) -> Bundle:
+    bundle.config["linux"]["seccomp"] = {"defaultAction": default,
+                                         "architectures": ["SCMP_ARCH_X86_64"],
+                                         "syscalls": syscalls, **extra}
+    return bundle
+
+
+MKDIRS = ["mkdir", "mkdirat"]
+MKDIR_PROBE = "(mkdir /tmp/cf-d) 2>&1; echo rc=$?"
+
+
+@check(id="linux.seccomp.errno", spec="config-linux.md#seccomp", level="MUST",
+       text="errnoRet (uint, OPTIONAL) - the errno return code to use. Some actions like "
+            f"SCMP_ACT_ERRNO and SCMP_ACT_TRACE allow to specify the errno code to return "
+            f"(ETXTBSY here) {APPLIED}.")
+def seccomp_errno(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": MKDIRS, "action": "SCMP_ACT_ERRNO",
+                                      "errnoRet": 26}])
+    out = ctx.output(bundle, MKDIR_PROBE)
+    require("Text file busy" in out and "rc=1" in out, f"mkdir: {out!r}")
+
+
+@check(id="linux.seccomp.errno-default-eperm", spec="config-linux.md#seccomp", level="MUST",
+       text=f"errnoRet ... The default is EPERM {APPLIED}.")
+def seccomp_errno_default(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": MKDIRS, "action": "SCMP_ACT_ERRNO"}])
+    out = ctx.output(bundle, MKDIR_PROBE)
+    require("Operation not permitted" in out, f"mkdir: {out!r}")
+
+
+def _sigsys_check(action: str) -> None:
+    def body(ctx: Context) -> None:
+        bundle = _seccomp(ctx.bundle(), [{"names": MKDIRS, "action": action}])
+        out = ctx.output(bundle, MKDIR_PROBE)
+        require("rc=159" in out, f"mkdir under {action}: {out!r} (expected death by SIGSYS, "
+                "159)")
+
+    check(id=f"linux.seccomp.action.{action[9:].lower()}", spec="config-linux.md#seccomp",
+          level="MUST",
+          text=f"action (string, REQUIRED) - the action for seccomp rules: {action} (the "
+               f"process dies of SIGSYS) {APPLIED}.")(body)
+
+
+for _action in ("SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
+                "SCMP_ACT_TRAP"):
+    _sigsys_check(_action)
+
+
+@check(id="linux.seccomp.action.log", spec="config-linux.md#seccomp", level="MUST",
+       text=f"action ... SCMP_ACT_LOG (the syscall is allowed, and logged) {APPLIED}.")
+def seccomp_log(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": MKDIRS, "action": "SCMP_ACT_LOG"}],
+                      default="SCMP_ACT_ERRNO", defaultErrnoRet=26)
+    bundle.config["linux"]["seccomp"]["syscalls"].append(
+        {"names": _all_syscalls(exclude=MKDIRS), "action": "SCMP_ACT_ALLOW"})
+    out = ctx.output(bundle, MKDIR_PROBE)
+    require("rc=0" in out, f"a logged mkdir was not allowed: {out!r}")
+
+
+def _all_syscalls(exclude: list[str]) -> list[str]:
+    """Every x86-64 syscall name from the kernel headers, minus ``exclude``."""
+    header = Path("/usr/include/x86_64-linux-gnu/asm/unistd_64.h")
+    if not header.exists():
+        skip("no asm/unistd_64.h to list the syscalls an allow-list needs")
+    names = re.findall(r"#define __NR_(\w+) \d+", header.read_text())
+    return [n for n in names if n not in exclude]
+
+
+@check(id="linux.seccomp.defaultAction", spec="config-linux.md#seccomp", level="MUST",
+       text="defaultAction (string, REQUIRED) - the default action for seccomp. Allowed values "
+            "are the same as syscalls[].action (SCMP_ACT_ERRNO for every syscall not allowed; "
+            f"SCMP_ACT_ALLOW for the rest) {APPLIED}.")
+def seccomp_default_action(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": _all_syscalls(exclude=MKDIRS),
+                                      "action": "SCMP_ACT_ALLOW"}], default="SCMP_ACT_ERRNO")
+    out = ctx.output(bundle, MKDIR_PROBE + "; echo cf-alive")
+    require("Operation not permitted" in out and "cf-alive" in out, f"output {out!r}")
+
+
+@check(id="linux.seccomp.defaultErrnoRet", spec="config-linux.md#seccomp", level="MUST",
+       text="defaultErrnoRet (uint, OPTIONAL) - the errno return code to use (for the "
+            f"defaultAction SCMP_ACT_ERRNO) {APPLIED}.")
+def seccomp_default_errno(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": _all_syscalls(exclude=MKDIRS),
+                                      "action": "SCMP_ACT_ALLOW"}],
+                      default="SCMP_ACT_ERRNO", defaultErrnoRet=26)
+    out = ctx.output(bundle, MKDIR_PROBE)
+    require("Text file busy" in out, f"mkdir: {out!r}")
+
+
+@check(id="linux.seccomp.errnoRet-unsupported", spec="config-linux.md#seccomp", level="MUST",
+       text="When the action doesn't support an errno, the runtime MUST print and error and "
+            "fail (errnoRet with SCMP_ACT_KILL).")
+def seccomp_errno_unsupported(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": MKDIRS, "action": "SCMP_ACT_KILL",
+                                      "errnoRet": 5}])
+    expect_rejected(ctx, bundle, "errnoRet on SCMP_ACT_KILL")
+
+
+@check(id="linux.seccomp.defaultErrnoRet-unsupported", spec="config-linux.md#seccomp",
+       level="MUST",
+       text="defaultErrnoRet ... When the action doesn't support an errno, the runtime MUST "
+            "print and error and fail (defaultErrnoRet with SCMP_ACT_ALLOW).")
+def seccomp_default_errno_unsupported(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [], defaultErrnoRet=5)
+    expect_rejected(ctx, bundle, "defaultErrnoRet with SCMP_ACT_ALLOW")
+
+
+@check(id="linux.seccomp.names-empty", spec="config-linux.md#seccomp", level="MUST",
+       text=f"names (array of strings, REQUIRED) - the names of the syscalls. names MUST "
+            f"contain at least one entry ({INVALID}).")
+def seccomp_names_empty(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": [], "action": "SCMP_ACT_ERRNO"}])
+    expect_rejected(ctx, bundle, "a seccomp rule without names")
+
+
+@check(id="linux.seccomp.unknown-action", spec="config-linux.md#seccomp", level="MUST",
+       text=f"action (string, REQUIRED) - the action for seccomp rules ({INVALID}: an "
+            f"unknown action).")
+def seccomp_unknown_action(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(), [{"names": MKDIRS, "action": "SCMP_ACT_CF_BOGUS"}])
+    expect_rejected(ctx, bundle, "an unknown seccomp action")
+
+
+# kill(pid, sig): the shell's `kill -0 $$` passes 0, `kill -CONT $$` passes 18.
+ARG_OPS: dict[str, tuple[dict, bool, bool]] = {  # op -> (arg, blocks sig 0, blocks sig 18)
+    "SCMP_CMP_EQ": ({"value": 0}, True, False),
+    "SCMP_CMP_NE": ({"value": 0}, False, True),
+    "SCMP_CMP_LT": ({"value": 1}, True, False),
+    "SCMP_CMP_LE": ({"value": 0}, True, False),
+    "SCMP_CMP_GT": ({"value": 10}, False, True),
+    "SCMP_CMP_GE": ({"value": 18}, False, True),
+    "SCMP_CMP_MASKED_EQ": ({"value": 16, "valueTwo": 16}, False, True),
+}
+
+
+def _arg_check(op: str, arg: dict, blocks0: bool, blocks18: bool) -> None:
+    def body(ctx: Context) -> None:
+        bundle = _seccomp(ctx.bundle(), [{"names": ["kill"], "action": "SCMP_ACT_ERRNO",
+                                          "errnoRet": 26,
+                                          "args": [{"index": 1, "op": op, **arg}]}])
+        out = ctx.output(bundle, "kill -0 $$ 2>/dev/null; echo s0=$?; "
+                         "kill -CONT $$ 2>/dev/null; echo s18=$?")
+        want = [f"s0={1 if blocks0 else 0}", f"s18={1 if blocks18 else 0}"]
+        require(out.split() == want, f"{op} {arg}: {out.split()}, expected {want}")
+
+    check(id=f"linux.seccomp.args.{op[9:].lower()}", spec="config-linux.md#seccomp",
+          level="MUST",
+          text=f"args (array of objects, OPTIONAL) - the specific syscall in seccomp: index, "
+               f"value, valueTwo, op {op} {APPLIED}.")(body)
+
+
+for _op, (_arg, _b0, _b18) in ARG_OPS.items():
+    _arg_check(_op, _arg, _b0, _b18)
+
+
+def _notify_server(ctx: Context) -> tuple[Path, dict]:
+    """A listener socket; a thread accepts one connection and records what arrives."""
+    path = ctx.path("seccomp.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(4)
+    server.settimeout(20)
+    got: dict = {"connections": 0}
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            conn, _ = server.accept()
+            got["connections"] += 1
+            with conn:
+                data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 8)
+                got["fds"] = fds
+                while chunk := conn.recv(1 << 16):
+                    data += chunk
+                got["data"] = data
+            server.settimeout(0.5)
+            with contextlib.suppress(OSError):
+                server.accept()
+                got["connections"] += 1
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    got["thread"] = thread
+
+    def close() -> None:
+        for fd in got.get("fds", []):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        server.close()
+
+    ctx.defer(close)
+    return path, got
+
+
+def _notified(ctx: Context) -> dict:
+    path, got = _notify_server(ctx)
+    bundle = _seccomp(ctx.bundle(*SLEEP), [{"names": ["mkdir", "mkdirat"],
+                                            "action": "SCMP_ACT_NOTIFY"}],
+                      listenerPath=str(path), listenerMetadata="cf-metadata")
+    cid = ctx.created(bundle)
+    ctx.start(cid, check=False)  # with noNewPrivileges the filter may only load at start
+    got["thread"].join(5)
+    require("data" in got, "nothing arrived on the listener socket")
+    try:
+        got["state"] = json.loads(got["data"])
+    except ValueError:
+        fail(f"the listener received no JSON: {got['data'][:200]!r}")
+    return got
+
+
+@check(id="linux.seccomp.notify.state", spec="config-linux.md#seccomp", level="MUST",
+       text="listenerPath ... The runtime MUST send exactly one container process state per "
+            "connection. The connection MUST NOT be reused and it MUST be closed after "
+            "sending a seccomp state.")
+def seccomp_notify_state(ctx: Context) -> None:
+    got = _notified(ctx)
+    state = got["state"]
+    require(isinstance(state.get("state"), dict) and state.get("pid"),
+            f"not a container process state: {state}")
+    require(got["connections"] == 1, f"{got['connections']} connections")
+
+
+@check(id="linux.seccomp.notify.fd", spec="config-linux.md#container-process-state",
+       level="MUST",
+       text="The container runtime MUST send the container process state over the UNIX "
+            "socket as regular payload serialized in JSON and file descriptors MUST be sent "
+            "using SCM_RIGHTS (fds names seccompFd).")
+def seccomp_notify_fd(ctx: Context) -> None:
+    got = _notified(ctx)
+    names = got["state"].get("fds")
+    require(names == ["seccompFd"], f"fds {names}, expected ['seccompFd']")
+    require(len(got.get("fds", [])) == 1, f"{len(got.get('fds', []))} fds via SCM_RIGHTS")
+    link = os.readlink(f"/proc/self/fd/{got['fds'][0]}")
+    require("seccomp" in link, f"the fd is {link}, not a seccomp listener")
+
+
+@check(id="linux.seccomp.notify.metadata", spec="config-linux.md#seccomp", level="MUST",
+       text="listenerMetadata (string, OPTIONAL) - specifies an opaque data to pass to the "
+            "seccomp agent. This string will be sent as the metadata field in the container "
+            f"process state {APPLIED}.")
+def seccomp_notify_metadata(ctx: Context) -> None:
+    got = _notified(ctx)
+    require(got["state"].get("metadata") == "cf-metadata", f"metadata "
+            f"{got['state'].get('metadata')!r}")
+
+
+@check(id="linux.seccomp.notify.send-fails", spec="config-linux.md#seccomp", level="MUST",
+       text="If sending to this socket fails, the runtime MUST generate an error.")
+def seccomp_notify_fails(ctx: Context) -> None:
+    bundle = _seccomp(ctx.bundle(*SLEEP), [{"names": MKDIRS, "action": "SCMP_ACT_NOTIFY"}],
+                      listenerPath=str(ctx.path("no-such.sock")))
+    proc = ctx.create(bundle, check=False)
+    if proc.ok:  # a filter loaded at start: start must report the error then
+        started = ctx.start(proc.cid, check=False)  # type: ignore[attr-defined]
+        ctx.expect_error(started, "an unreachable listenerPath (at start)")
+        require(not pid_alive(ctx.pids.get(proc.cid, 0) or 0) or ctx.status(  # type: ignore
+            proc.cid) != "running", "the container runs despite the failed send")
+
+
+# ---------------------------------------------------------------- rootfsPropagation
+
+ROOT_PROPAGATION: dict[str, tuple[Callable[[str], bool], str]] = {
+    "shared": (lambda t: "shared:" in t, "shared:N"),
+    "slave": (lambda t: "master:" in t and "shared:" not in t, "master:N only"),
+    "private": (lambda t: "shared:" not in t and "master:" not in t, "no peer group"),
+    "unbindable": (lambda t: "unbindable" in t, "unbindable"),
+}
+
+
+def _root_propagation_check(value: str, pred: Callable[[str], bool], what: str) -> None:
+    def body(ctx: Context) -> None:
+        bundle = ctx.bundle()
+        host_mount("--bind", str(bundle.path), str(bundle.path))  # a shared peer group on
+        host_mount("--make-shared", str(bundle.path))             # the host to relate to
+        bundle.config["linux"]["rootfsPropagation"] = value
+        root = container_mounts(ctx, bundle).get("/")
+        require(root is not None, "no / in the container's mountinfo")
+        tags = " ".join(root["tags"])
+        require(pred(tags), f"rootfsPropagation {value}: / has tags {tags!r}, expected {what}")
+
+    check(id=f"linux.rootfsPropagation.{value}",
+          spec="config-linux.md#rootfs-mount-propagation", level="MUST",
+          text=f"rootfsPropagation (string, OPTIONAL) sets the rootfs's mount propagation. "
+               f"Its value is either shared, slave, private or unbindable ({value}) "
+               f"{APPLIED}.")(body)
+
+
+for _value, (_pred, _what) in ROOT_PROPAGATION.items():
+    _root_propagation_check(_value, _pred, _what)
+
+
+# ---------------------------------------------------------------- masked and readonly paths
+
+
+@check(id="linux.maskedPaths.file", spec="config-linux.md#masked-paths", level="MUST",
+       text="maskedPaths (array of strings, OPTIONAL) will mask over the provided paths inside "
+            f"the container so that they cannot be read (a file) {APPLIED}.")
+def masked_file(ctx: Context) -> None:
+    bundle = ctx.bundle()
+    bundle.put("/cf-secret", "cf-secret-content\n")
+    bundle.config["linux"]["maskedPaths"] = ["/cf-secret"]
+    out = ctx.output(bundle, "cat /cf-secret; true")
+    require("cf-secret-content" not in out, f"the masked file was readable: {out!r}")
+
+
+@check(id="linux.maskedPaths.dir", spec="config-linux.md#masked-paths", level="MUST",
+       text="maskedPaths (array of strings, OPTIONAL) will mask over the provided paths inside "
+            f"the container so that they cannot be read (a directory) {APPLIED}.")
+def masked_dir(ctx: Context) -> None:
+    bundle = ctx.bundle()
+    bundle.put("/cf-secrets/key", "cf-secret-content\n")
+    bundle.config["linux"]["maskedPaths"] = ["/cf-secrets"]
+    out = ctx.output(bundle, "ls -A /cf-secrets; cat /cf-secrets/key; true")
+    require("key" not in out and "cf-secret-content" not in out,
+            f"the masked directory was readable: {out!r}")
+
+
+@check(id="linux.maskedPaths.proc", spec="config-linux.md#masked-paths", level="MUST",
+       text="maskedPaths ... will mask over the provided paths inside the container so that "
+            f"they cannot be read (the spec's example /proc/kcore) {APPLIED}.")
+def masked_proc(ctx: Context) -> None:
+    bundle = ctx.bundle()
+    bundle.config["linux"]["maskedPaths"] = ["/proc/kcore"]
+    out = ctx.output(bundle, "stat -c '%s %t:%T' /proc/kcore; head -c 8 /proc/kcore | wc -c")
+    require(out.split()[-1] == "0", f"/proc/kcore is readable: {out!r}")
+
+
+def _readonly_check(name: str, setup: Callable[[Bundle], str], probe: str) -> None:
+    def body(ctx: Context) -> None:
+        bundle = ctx.bundle()
+        path = setup(bundle)
+        bundle.config["linux"]["readonlyPaths"] = [path]
+        out = ctx.output(bundle, f"{probe} 2>&1; echo rc=$?; touch /cf-elsewhere && "
+                         "echo elsewhere-ok")
+        require("rc=0" not in out, f"writing under readonly {path} succeeded: {out!r}")
+        require("elsewhere-ok" in out, f"the rest of the rootfs is not writable: {out!r}")
+
+    check(id=f"linux.readonlyPaths.{name}", spec="config-linux.md#readonly-paths",
+          level="MUST",
+          text=f"readonlyPaths (array of strings, OPTIONAL) will set the provided paths as "
+               f"readonly inside the container (a {name}) {APPLIED}.")(body)
+
+
+_readonly_check("dir", lambda b: (b.put("/cf-ro/file", "x"), "/cf-ro")[1],
+                "touch /cf-ro/new")
+_readonly_check("file", lambda b: (b.put("/cf-ro-file", "x"), "/cf-ro-file")[1],
+                "echo y >> /cf-ro-file")
+_readonly_check("proc-sys", lambda b: "/proc/sys", "echo 1 > /proc/sys/kernel/shm_rmid_forced")
+
+
+@check(id="linux.mountLabel", spec="config-linux.md#mount-label", level="MUST",
+       text="mountLabel (string, OPTIONAL) will set the Selinux context for the mounts in the "
+            f"container {APPLIED}.")
+def mount_label(ctx: Context) -> None:
+    if not Path("/sys/fs/selinux").exists():
+        skip("SELinux is not enabled on this host")
+    bundle = ctx.bundle()
+    bundle.config["linux"]["mountLabel"] = "system_u:object_r:container_file_t:s0:c1,c2"
+    out = ctx.output(bundle, "grep ' /dev/shm ' /proc/self/mountinfo")
+    require("context=" in out and "c1,c2" in out, f"/dev/shm: {out!r}")
+
+
+# ---------------------------------------------------------------- personality, memoryPolicy
+
+PERSONALITIES = {"LINUX32": "i686", "LINUX": os.uname().machine}
+
+
+def _personality_check(domain: str, machine: str) -> None:
+    def body(ctx: Context) -> None:
+        if os.uname().machine != "x86_64":
+            skip("the LINUX32 expectation is for x86_64 hosts")
+        bundle = ctx.bundle()
+        bundle.config["linux"]["personality"] = {"domain": domain}
+        out = ctx.output(bundle, "uname -m").strip()
+        require(out == machine, f"uname -m is {out!r}, expected {machine}")
+
+    check(id=f"linux.personality.{domain.lower()}", spec="config-linux.md#personality",
+          level="MUST",
+          text=f"domain (string, REQUIRED) - the execution domain. LINUX32 will set the uname "
+               f"system call to show a 32 bit CPU type, such as i686 ({domain}) "
+               f"{APPLIED}.")(body)
+
+
+for _domain, _machine in PERSONALITIES.items():
+    _personality_check(_domain, _machine)
+
+
+MEMPOLICIES = {"MPOL_BIND": ("0", "bind:0"), "MPOL_INTERLEAVE": ("0", "interleave:0"),
+               "MPOL_PREFERRED": ("0", "prefer:0"), "MPOL_LOCAL": (None, "local")}
+
+
+def _mempolicy_check(mode: str, nodes: str | None, shown: str) -> None:
+    def body(ctx: Context) -> None:
+        if not Path("/proc/self/numa_maps").exists():
+            skip("the kernel has no NUMA support (/proc/self/numa_maps)")
+        bundle = ctx.bundle()
+        policy: dict = {"mode": mode}
+        if nodes is not None:
+            policy["nodes"] = nodes
+        bundle.config["linux"]["memoryPolicy"] = policy
+        out = ctx.output(bundle, "cat /proc/self/numa_maps")
+        policies = {line.split()[1] for line in out.splitlines() if len(line.split()) > 1}
+        require(shown in policies, f"numa_maps policies {sorted(policies)}, expected {shown}")
+
+    check(id=f"linux.memoryPolicy.{mode[5:].lower()}", spec="config-linux.md#memory-policy",
+          level="MUST",
+          text=f"memoryPolicy (object, OPTIONAL) sets the NUMA memory policy for the "
+               f"container: mode {mode} {APPLIED}.")(body)
+
+
+for _mode, (_nodes, _shown2) in MEMPOLICIES.items():
+    _mempolicy_check(_mode, _nodes, _shown2)
+
+
+@check(id="linux.memoryPolicy.invalid", spec="config-linux.md#memory-policy", level="MUST",
+       text=f"mode (string, REQUIRED) - A valid list of constants is shown below ({INVALID}: "
+            f"an unknown mode).")
+def mempolicy_invalid(ctx: Context) -> None:
+    bundle = ctx.bundle()
+    bundle.config["linux"]["memoryPolicy"] = {"mode": "MPOL_CF_BOGUS"}
+    expect_rejected(ctx, bundle, "an unknown memoryPolicy mode")
+
+
+# ---------------------------------------------------------------- intelRdt
+
+
+@check(id="linux.intelRdt.no-resctrl", spec="config-linux.md#intelrdt", level="MUST",
+       text="If no mounted resctrl pseudo-filesystem is available in the runtime mount "
+            "namespace, the runtime MUST generate an error.")
+def intel_rdt_missing(ctx: Context) -> None:
+    if any(" resctrl " in line for line in Path("/proc/self/mountinfo").read_text()
+           .splitlines()):
+        skip("resctrl is mounted on this host")
+    bundle = ctx.bundle()
+    bundle.config["linux"]["intelRdt"] = {"closID": "cf-clos", "l3CacheSchema": "L3:0=f"}
+    expect_rejected(ctx, bundle, "intelRdt without resctrl")
+
+
+# ---------------------------------------------------------------- netDevices
+
+
+def dummy_link(ctx: Context, name: str, address: str | None = "192.0.2.77/24") -> None:
+    """A virtual interface on the host (dummy, or one end of a veth pair if the kernel
+    has no dummy driver) with a permanent global address; removed at clean-up if it is
+    still on the host."""
+    kinds = (["type", "dummy"], ["type", "veth", "peer", "name", f"{name}p"])
+    errors = []
+    for kind in kinds:
+        proc = subprocess.run(["ip", "link", "add", name, *kind], capture_output=True,
+                              check=False)
+        if proc.returncode == 0:
+            break
+        errors.append(proc.stderr.decode().strip())
+    else:
+        skip(f"cannot create a dummy or veth interface: {errors}")
+    for link in (name, f"{name}p"):
+        ctx.defer(lambda link=link: subprocess.run(["ip", "link", "del", link],
+                                                   capture_output=True, check=False))
+    if address:
+        subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
+
+
+def _link_name(ctx: Context) -> str:
+    return f"cfd{os.getpid() % 10000}{len(ctx.ids)}"[:14]
+
+
+def _has_link(ip_output: str, name: str) -> bool:
+    """Whether ``ip -o link`` output lists ``name`` (a veth shows as name@ifN)."""
+    return re.search(rf"^\d+: {re.escape(name)}[:@]", ip_output, re.M) is not None
+
+
+def _moved(ctx: Context, inside: str | None = "cfeth0") -> tuple[str, int, str]:
+    host_name = _link_name(ctx)
+    dummy_link(ctx, host_name)
+    bundle = ctx.bundle(*SLEEP)
+    bundle.config["linux"]["netDevices"] = {host_name: {"name": inside} if inside else {}}
+    cid, pid = running_container(ctx, bundle)
+    return host_name, pid, cid
+
+
+@check(id="linux.netDevices.moved", spec="config-linux.md#network-devices", level="MUST",
+       text="netDevices (object, OPTIONAL) - A set of network devices that MUST be made "
+            "available in the container ... name - the name of the network device inside the "
+            "container namespace.")
+def netdev_moved(ctx: Context) -> None:
+    host_name, pid, _ = _moved(ctx)
+    inside = ctx.nsenter(pid, "-n", "ip", "-o", "link", "show")
+    require(_has_link(inside, "cfeth0"), f"cfeth0 is not in the container: {inside!r}")
+    require(not Path(f"/sys/class/net/{host_name}").exists(), "the device is still on the host")
+
+
+@check(id="linux.netDevices.host-name", spec="config-linux.md#network-devices", level="MUST",
+       text="netDevices ... MUST be made available in the container ... name (string, "
+            "OPTIONAL) ... If not specified, the host name is used.")
+def netdev_host_name(ctx: Context) -> None:
+    host_name, pid, _ = _moved(ctx, inside=None)
+    inside = ctx.nsenter(pid, "-n", "ip", "-o", "link", "show")
+    require(_has_link(inside, host_name), f"{host_name} is not in the container: {inside!r}")
+
+
+@check(id="linux.netDevices.up", spec="config-linux.md#network-devices", level="MUST",
+       text="The runtime MUST set the network device state to \"up\" after moving it to the "
+            "network namespace.")
+def netdev_up(ctx: Context) -> None:
+    _, pid, _ = _moved(ctx)
+    out = ctx.nsenter(pid, "-n", "ip", "-o", "link", "show", "cfeth0")
+    require("<" in out and "UP" in out.split("<", 1)[1].split(">", 1)[0],
+            f"cfeth0 is not up: {out!r}")
+
+
+@check(id="linux.netDevices.addresses", spec="config-linux.md#network-devices", level="MUST",
+       text="The runtime MUST preserve existing network interface attributes, including all "
+            "permanent IP addresses (IFA_F_PERMANENT flag) of any family with global scope.")
+def netdev_addresses(ctx: Context) -> None:
+    _, pid, _ = _moved(ctx)
+    out = ctx.nsenter(pid, "-n", "ip", "-o", "addr", "show", "cfeth0")
+    require("192.0.2.77/24" in out, f"the address was not preserved: {out!r}")
+
+
+@check(id="linux.netDevices.name-exists", spec="config-linux.md#network-devices", level="MUST",
+       text="If a network device with the specified name already exists in the container "
+            "namespace, the runtime MUST generate an error.")
+def netdev_name_exists(ctx: Context) -> None:
+    host_name = _link_name(ctx)
+    dummy_link(ctx, host_name, address=None)
+    bundle = ctx.bundle()
+    bundle.config["linux"]["netDevices"] = {host_name: {"name": "lo"}}
+    expect_rejected(ctx, bundle, "moving a device in as lo")
+
+
+@check(id="linux.netDevices.not-moved-back", spec="config-linux.md#network-devices",
+       level="MUST",
+       text="The runtime MUST NOT attempt to move the interface out of the namespace before "
+            "deletion (a dummy device dies with the namespace instead of returning).")
+def netdev_not_moved_back(ctx: Context) -> None:
+    host_name, _, cid = _moved(ctx)
+    ctx.kill(cid)
+    ctx.wait_status(cid, "stopped")
+    ctx.delete(cid)
+    ip = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    require(not _has_link(ip, host_name) and not _has_link(ip, "cfeth0"),
+            "the device came back to the host after delete")
