@@ -302,10 +302,10 @@ class SystemdManager(CgroupManager):
     """A container's cgroup owned by a systemd scope unit.
 
     ``create`` only checks that systemd answers (the scope cannot exist before a
-    pid is in it); ``add(stage1)`` starts the unit with that pid, learns its
+    pid is in it); ``add(init)`` starts the unit with that pid, learns its
     cgroup, joins the v1 hierarchies systemd left out (runc's joinCgroups) and
-    then runs ``after_join`` (create's resources.apply), all while stage 1 still
-    waits for GO, so the container never runs unlimited.
+    then runs ``after_join`` (create's resources.apply), all while the init still
+    waits for JOINED, so the container never runs unlimited.
     """
 
     driver = "systemd"

@@ -123,7 +123,8 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     if ns.has("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    rest = ns.new & ~syscalls.CLONE_NEWUSER
+    # The cgroup namespace waits for the init's cgroup (see _join_cgroup).
+    rest = ns.new & ~(syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWCGROUP)
     if rest:
         try:
             syscalls.unshare(rest)
@@ -150,6 +151,7 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
         _join_session_keyring(ctx.container_id)
     if ctx.namespaces.new & syscalls.CLONE_NEWNET:
         bring_up_loopback()
+    _join_cgroup(ctx, chan)
     prepare_rootfs(config, ctx.bundle, no_pivot=ctx.no_pivot, userns_fd=_userns_fd(ctx),
                    before_pivot=lambda: _before_pivot(ctx, chan))
     _set_names(config)
@@ -180,6 +182,22 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
         conn.sendall(e.message.encode())
         os._exit(127)
     os._exit(127)
+
+
+def _join_cgroup(ctx: InitContext, chan: socket.socket) -> None:
+    """Wait until the parent has put us in the container's cgroup, then make the
+    cgroup namespace, whose root is the cgroup we are in at that moment.
+
+    Everything before this point is charged to pyoci's cgroup, not the
+    container's; nothing of the container (mounts, hooks, its program) runs
+    before it.
+    """
+    protocol.expect(chan, protocol.JOINED)
+    if ctx.namespaces.new & syscalls.CLONE_NEWCGROUP:
+        try:
+            syscalls.unshare(syscalls.CLONE_NEWCGROUP)
+        except OSError as e:
+            raise PyociError(f"linux.namespaces: unshare: {e.strerror}") from None
 
 
 def _start_container(ctx: InitContext, process: dict, plan: ExecPlan,

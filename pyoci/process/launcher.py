@@ -1,8 +1,10 @@
 """The parent's half of the two-stage fork.
 
 The parent forks stage 1, and while that child waits it writes the uid/gid
-maps (only a process outside the new user namespace may) and puts the child in
-its cgroup, so that every later process of the container starts inside it.
+maps (only a process outside the new user namespace may); once stage 1 has
+forked the init it puts the init in its cgroup, before the init makes its
+cgroup namespace or mounts anything, so every process the container runs
+starts inside it.
 On any failure every forked process is killed and reaped before the error
 goes up, so nothing is left running.
 """
@@ -43,7 +45,6 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
         protocol.expect(parent_end, protocol.READY)
         if ctx.namespaces.new & syscalls.CLONE_NEWUSER:
             write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
-        cgroup.add(stage1)
         protocol.send(parent_end, Message(protocol.GO))
         created = prepivot = False
         while not (init_pid and created):
@@ -56,6 +57,7 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
                 _forward_seccomp(parent_end, msg, init_pid, on_seccomp)
             elif msg.kind == protocol.PID:
                 init_pid = msg.pid
+                _join(cgroup, init_pid, parent_end)
                 if init_pid != stage1:
                     _reap(stage1)
             elif msg.kind == protocol.PREPIVOT:
@@ -75,6 +77,19 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
     finally:
         parent_end.close()
     return init_pid
+
+
+def _join(cgroup: CgroupManager, init_pid: int, chan: socket.socket) -> None:
+    """Put the init in its cgroup, then let it go on (JOINED).
+
+    The init, not stage 1: the first cgroup.procs write waits for an RCU grace
+    period (~10 ms), which stage 1's namespaces and fork no longer wait behind;
+    and the fork's page tables and copies are not charged to the container,
+    so a smaller memory limit suffices. The init makes its cgroup namespace
+    and its first mount only after JOINED.
+    """
+    cgroup.add(init_pid)
+    protocol.send(chan, Message(protocol.JOINED))
 
 
 def _forward_seccomp(chan: socket.socket, msg: Message, init_pid: int,

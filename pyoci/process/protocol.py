@@ -4,8 +4,12 @@
 container init) take turns:
 
     child  -> READY    it has joined or unshared its user namespace
-    parent -> GO       uid/gid maps written, cgroup joined: carry on
+    parent -> GO       uid/gid maps written: unshare the other namespaces
     child  -> PID      the container init's host pid (after the pid-ns fork)
+    parent -> JOINED   the init is in its cgroup: unshare the cgroup namespace
+                       and build the rootfs (the parent's first cgroup.procs
+                       write waits for an RCU grace period, ~10 ms, while the
+                       children fork and make their namespaces)
     init   -> PREPIVOT every mount is in place, the root not yet pivoted: the
                        parent's turn (netDevices, prestart/createRuntime hooks)
     parent -> RESUME   done, with the init's host pid (for its hooks): pivot and
@@ -30,6 +34,7 @@ from pyoci.errors import PyociError
 
 READY = "ready"
 GO = "go"
+JOINED = "joined"
 PID = "pid"
 PREPIVOT = "prepivot"
 RESUME = "resume"
