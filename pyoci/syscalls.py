@@ -244,6 +244,17 @@ def set_process_name(name: bytes) -> None:
     prctl(PR_SET_NAME, ctypes.addressof(buf))
 
 
+MADV_POPULATE_WRITE = 23  # Linux 5.14
+
+
+def populate_write(address: int, length: int) -> None:
+    """Fault in [address, address+length) for writing: copy-on-write pages are
+    copied and missing ones allocated now, charged to the current memory cgroup."""
+    if _libc.madvise(ctypes.c_void_p(address), ctypes.c_size_t(length),
+                     MADV_POPULATE_WRITE) != 0:
+        raise _fail("madvise")
+
+
 # capset(2) (<linux/capability.h>): python-prctl goes through libcap, whose
 # compile-time table may lack the newest capabilities (CAP_CHECKPOINT_RESTORE).
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
