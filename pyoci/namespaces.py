@@ -95,18 +95,43 @@ def join_namespaces(plan: NamespacePlan) -> None:
 
 
 def write_id_maps(pid: int, config: dict, *, deny_setgroups: bool) -> None:
-    """Write uid_map/gid_map of a child that has just unshared its user namespace."""
+    """Write uid_map/gid_map of a child that has just unshared its user namespace.
+
+    An unprivileged caller may write only a single mapping of its own id;
+    anything more goes through newuidmap/newgidmap (:mod:`pyoci.idmap_helpers`,
+    which says why setgroups is then left to newgidmap).
+    """
     linux = config.get("linux", {})
-    if deny_setgroups:
+    helped = {key for key in ("uidMappings", "gidMappings")
+              if _needs_helper(key, linux.get(key) or [])}
+    if deny_setgroups and "gidMappings" not in helped:
         _write_proc(pid, "setgroups", "deny")
     for name, key in (("uid_map", "uidMappings"), ("gid_map", "gidMappings")):
         mappings = linux.get(key) or []
+        if key in helped:
+            from pyoci.idmap_helpers import write_with_helper  # unprivileged only
+
+            write_with_helper(pid, key, mappings)
+            continue
         lines = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in mappings)
         if lines:
             try:
                 _write_proc(pid, name, lines)
             except OSError as e:
                 raise ConfigError(f"linux.{key}: writing {name}: {e.strerror}") from None
+
+
+def _needs_helper(key: str, mappings: list[dict]) -> bool:
+    """Unprivileged (as runc: euid != 0) and anything but one size-1 mapping of our own id.
+
+    Root writes any map itself, whatever --rootless says; so does anyone for an
+    empty map."""
+    euid = os.geteuid()
+    if euid == 0 or not mappings:
+        return False
+    own = euid if key == "uidMappings" else os.getegid()
+    return len(mappings) != 1 or int(mappings[0]["size"]) != 1 \
+        or int(mappings[0]["hostID"]) != own
 
 
 def _write_proc(pid: int, name: str, data: str) -> None:

@@ -182,8 +182,16 @@ def _poststop_after_failure(config: dict, state: ContainerState | None) -> None:
 
 
 def _check_net_devices(config: dict) -> None:
-    """linux.netDevices against the host, before anything is made (cheap: no pyroute2)."""
+    """linux.netDevices against the host, before anything is made (cheap: no pyroute2).
+
+    Unprivileged it is refused outright: moving a host interface needs
+    CAP_NET_ADMIN over the host's network namespace, which no user namespace
+    grants, and the failure would otherwise surface as a bare EPERM/EACCES."""
     if (config.get("linux") or {}).get("netDevices"):
+        if os.geteuid() != 0:
+            raise ConfigError("linux.netDevices: moving a host network interface into the "
+                              "container needs root (CAP_NET_ADMIN in the host's network "
+                              "namespace): not possible rootless")
         from pyoci import netdevices
 
         netdevices.check(config)
@@ -219,8 +227,22 @@ def _apply_resources(config: dict, cgroup: cgroups.CgroupManager, *, rootless: b
 
     res = linux.get("resources") or {}
     resources.check_create(res)
+    if rootless and not cgroup.paths:
+        _refuse_limits_without_cgroup(res)
+        return
     resources.apply(cgroup, res, linux_devices=linux.get("devices") or [],
                     skip_devices=rootless)
+
+
+def _refuse_limits_without_cgroup(res: dict) -> None:
+    """Rootless with no writable cgroup (runc's rule): a limit cannot be set, and a
+    container the config wants limited must not run unlimited, so it is refused.
+    Only the devices list, which rootless ignores anyway, may be there."""
+    for group, values in res.items():
+        if group != "devices" and values not in (None, {}, []):
+            raise ConfigError(f"linux.resources.{group}: cannot set {group} limits rootless: "
+                              "the container could not join or create a cgroup (none is "
+                              "delegated to this user)")
 
 
 def _create_cgroup(cgroup: cgroups.CgroupManager, *, rootless: bool) -> cgroups.CgroupManager:

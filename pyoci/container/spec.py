@@ -126,7 +126,9 @@ def _make_rootless(spec: dict) -> None:
     An unprivileged user can only map its own uid/gid, cannot create a network
     namespace with usable devices, cannot mount sysfs outside a netns it owns,
     cannot mount the cgroup hierarchy on v1, and cannot chown devpts to gid 5
-    (unmapped), and cgroup resources need delegation it usually lacks.
+    (unmapped), and cgroup resources need delegation it usually lacks. The
+    result runs as is: a user granted subordinate ids (/etc/subuid) may add
+    ranges to the mappings, written by newuidmap/newgidmap.
     """
     linux = spec["linux"]
     linux.pop("resources", None)
@@ -146,7 +148,8 @@ def _make_rootless(spec: dict) -> None:
                 "options": ["rbind", *_NOSUID_NOEXEC_NODEV, "ro"],
             }
         elif mount["type"] == "devpts":
-            mount["options"] = [o for o in mount["options"] if not o.startswith("gid=")]
+            mount["options"] = [o for o in mount["options"]
+                                if not o.startswith(("gid=", "uid="))]
         mounts.append(mount)
     spec["mounts"] = mounts
 
