@@ -194,6 +194,7 @@ def _join_cgroup(ctx: InitContext, chan: socket.socket) -> None:
     """
     if _small_memory_limit(ctx.config):
         _prefault_writable()  # while the parent waits for the grace period
+    faults.maybe_fail("cgroup.join")  # the init gone while the parent joins it
     protocol.expect(chan, protocol.JOINED)
     if ctx.namespaces.new & syscalls.CLONE_NEWCGROUP:
         try:

@@ -88,8 +88,28 @@ def _join(cgroup: CgroupManager, init_pid: int, chan: socket.socket) -> None:
     so a smaller memory limit suffices. The init makes its cgroup namespace
     and its first mount only after JOINED.
     """
-    cgroup.add(init_pid)
-    protocol.send(chan, Message(protocol.JOINED))
+    try:
+        cgroup.add(init_pid)
+    except PyociError:
+        _raise_child_error(chan)  # an init that failed meanwhile: its error, not ESRCH
+        raise
+    try:
+        protocol.send(chan, Message(protocol.JOINED))
+    except OSError:
+        pass  # every child end is closed: the init's ERROR (or EOF) is read next
+
+
+def _raise_child_error(chan: socket.socket) -> None:
+    """Raise the ERROR a child has already sent, if there is one."""
+    chan.setblocking(False)
+    try:
+        msg = protocol.receive(chan)
+    except (OSError, PyociError):
+        return
+    finally:
+        chan.setblocking(True)
+    if msg.kind == protocol.ERROR:
+        raise PyociError(msg.error)
 
 
 def _forward_seccomp(chan: socket.socket, msg: Message, init_pid: int,

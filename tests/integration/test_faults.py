@@ -106,6 +106,7 @@ INJECTED: dict[str, Callable[[dict], None]] = {
     "linux.resources": _no_edit,
     "exec.sock": _no_edit,
     **{f"linux.namespaces.{kind}": _with_namespace(kind) for kind in NAMESPACES},
+    "cgroup.join": _no_edit,
     **{f"mounts[{i}]": _no_edit for i in range(DEFAULT_MOUNTS)},
     "linux.devices": _no_edit,
     "linux.sysctl": _no_edit,
