@@ -14,10 +14,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections import namedtuple
 
 from pyoci import syscalls as sc
 from pyoci.errors import PyociError
+from pyoci.record import Record
 from pyoci.rootfs.paths import (
     create_file_in_root,
     fd_path,
@@ -51,15 +51,11 @@ DEV_SYMLINKS = (
 )
 
 
-_DeviceFields = namedtuple(
-    "Device", "label path kind major minor mode uid gid",
-    defaults=(0, 0, 0o666, -1, -1,))
-
-
-class Device(_DeviceFields):
+class Device(Record):
     """A device node to provide; ``label`` names its config field in errors."""
 
-    __slots__ = ()
+    __slots__ = ("label", "path", "kind", "major", "minor", "mode", "uid", "gid")
+    _defaults = (0, 0, 0o666, -1, -1)
 
 
 def in_user_namespace() -> bool:

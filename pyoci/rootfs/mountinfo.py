@@ -8,20 +8,16 @@ can be tested on canned text.
 
 from __future__ import annotations
 
-from collections import namedtuple
+from pyoci.record import Record
 
 MOUNTINFO = "/proc/self/mountinfo"
 
 
-_MountEntryFields = namedtuple(
-    "MountEntry",
-    "mount_id parent_id root mount_point options optional fstype source super_options")
-
-
-class MountEntry(_MountEntryFields):
+class MountEntry(Record):
     """One mountinfo line; ``optional`` holds the propagation tags (shared:N...)."""
 
-    __slots__ = ()
+    __slots__ = ("mount_id", "parent_id", "root", "mount_point", "options", "optional",
+                 "fstype", "source", "super_options")
 
     @property
     def shared(self) -> bool:

@@ -10,9 +10,8 @@ options" table be tested without root.
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 from pyoci import syscalls as sc
+from pyoci.record import Record
 
 # option -> (clear?, mount(2) flag). Later options override earlier ones, as
 # with mount(8): "ro,rw" is read-write.
@@ -94,12 +93,7 @@ _REC_ATIME: dict[str, int] = {
 }
 
 
-_MountOptionsFields = namedtuple(
-    "MountOptions", "flags clear propagation attr_set attr_clr idmap ridmap tmpcopyup data",
-    defaults=(0, 0, (), 0, 0, False, False, False, ""))
-
-
-class MountOptions(_MountOptionsFields):
+class MountOptions(Record):
     """A parsed ``options`` list.
 
     ``flags`` and ``clear`` are disjoint mount(2) flags; ``propagation`` holds
@@ -108,7 +102,9 @@ class MountOptions(_MountOptionsFields):
     the table does not know, comma-joined for mount(2)'s data argument.
     """
 
-    __slots__ = ()
+    __slots__ = ("flags", "clear", "propagation", "attr_set", "attr_clr", "idmap", "ridmap",
+                 "tmpcopyup", "data")
+    _defaults = (0, 0, (), 0, 0, False, False, False, "")
 
     @property
     def is_bind(self) -> bool:

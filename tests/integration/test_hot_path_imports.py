@@ -34,11 +34,13 @@ with open({report!r}, "w") as f:
 HEAVY = {"jsonschema", "referencing", "pyroute2", "jeepney", "typing", "json", "re", "enum",
          "socket", "signal", "selectors", "pathlib", "dataclasses", "functools", "inspect",
          "subprocess", "threading", "tempfile", "argparse", "ast", "array", "datetime",
-         "contextlib", "logging", "hashlib"}
+         "contextlib", "logging", "hashlib",
+         # namedtuple's: collections, operator, keyword, reprlib (pyoci.record instead)
+         "collections", "operator", "keyword", "reprlib"}
 # state, kill and delete read a state file and make a syscall or two: nothing
 # of the create path either.
 QUERY = HEAVY | {"ctypes", "pyoci.config", "pyoci.rootfs", "pyoci.process.init",
-                 "pyoci.security.seccomp", "collections", "pyoci.config.fastcheck"}
+                 "pyoci.security.seccomp", "pyoci.config.fastcheck"}
 
 
 def _modules(pyoci: Pyoci, tmp_path: Path, *args: str, status: int = 0) -> set[str]:
