@@ -237,10 +237,16 @@ def test_detached_exec_ps_pause_kill_delete(ctr: Ctr, tmp_path: Path) -> None:
     assert status == "RUNNING"
     assert wait_for(lambda: "started" in log.read_text())
 
-    _exec_without_tty(ctr, cid)
-    _exec_with_tty(ctr, cid)
-    _task_ps(ctr, cid, pid)
-    _pause_resume(ctr, cid, pid)
+    try:
+        _exec_without_tty(ctr, cid)
+        _exec_with_tty(ctr, cid)
+        _task_ps(ctr, cid, pid)
+        _pause_resume(ctr, cid, pid)
+    except BaseException:
+        # Leave nothing for the next tests to trip over.
+        ctr("task", "resume", cid, check=False)
+        ctr.remove_everything()
+        raise
     _kill_and_delete(ctr, cid)
     assert_gone(ctr, cid)
 
@@ -269,7 +275,8 @@ def _task_ps(ctr: Ctr, cid: str, pid: int) -> None:
     lines = ctr("task", "ps", cid).stdout.splitlines()
     pids = {int(line.split()[0]) for line in lines[1:] if line.strip()}
     assert pid in pids and len(pids) >= 2, lines  # sh and its counting subshell
-    assert all(Path(f"/proc/{p}").exists() for p in pids)
+    # The loop's `sleep 0.05` comes and goes; sh and the subshell stay.
+    assert len([p for p in pids if Path(f"/proc/{p}").exists()]) >= 2, lines
 
 
 def _counter(pid: int) -> str:
