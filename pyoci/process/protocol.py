@@ -98,7 +98,13 @@ def send_fd(sock: socket.socket, msg: Message, fd: int) -> None:
 
 
 def receive(sock: socket.socket) -> Message:
-    raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
+    try:
+        raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
+    except ConnectionResetError:
+        # The peer closed with a message of ours unread (a JOINED to an init that
+        # failed meanwhile): the kernel reports that once, ahead of the messages
+        # the peer sent before closing, which are still queued (its ERROR).
+        raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
     if not raw:
         raise ChannelClosed("container init exited before it was ready")
     msg = Message.decode(raw)

@@ -257,3 +257,20 @@ def test_grandchild_reports_through_inherited_end() -> None:
     finally:
         chan.close()
     assert _wait(pid) == 0
+
+
+def test_an_error_sent_before_a_reset_still_arrives() -> None:
+    """Our message left unread by a child that failed and closed (JOINED to a dying
+    init): the reset the kernel reports first must not hide the child's ERROR."""
+    parent_end, child_end = protocol.channel_pair()
+    try:
+        protocol.send(parent_end, Message(protocol.JOINED))  # never read
+        protocol.send(child_end, Message(protocol.ERROR, error="mounts[0]: boom"))
+        child_end.close()
+        with pytest.raises(PyociError, match="mounts\\[0\\]: boom"):
+            protocol.expect(parent_end, protocol.PREPIVOT)
+        with pytest.raises(ChannelClosed):
+            protocol.receive(parent_end)
+    finally:
+        parent_end.close()
+        child_end.close()
