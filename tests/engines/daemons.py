@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.conftest import processes_with
+
 SHIM_SOCKET_DIR = Path("/run/containerd/s")
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
@@ -354,18 +356,7 @@ def container_leftovers(ids: list[str], runc_root: Path, cgroup_parent: str,
 
 def pids_mentioning(text: str) -> list[int]:
     """Live pids with ``text`` anywhere in their command line."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
+    return processes_with(text)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:

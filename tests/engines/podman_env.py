@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.conftest import processes_with
+
 REPO = Path(__file__).resolve().parents[2]
 PYOCI = REPO / ".venv" / "bin" / "pyoci"
 ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
@@ -203,18 +205,7 @@ class PodmanEnv:
 
 def pids_mentioning(text: str) -> list[int]:
     """Live processes whose command line mentions ``text``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text.encode() in cmdline and state != "Z":
-            found.append(int(entry.name))
-    return found
+    return processes_with(text)
 
 
 def mounts_mentioning(text: str) -> list[str]:
