@@ -54,5 +54,3 @@ chmod 755 .venv/bin/pyoci
 
 bundles/busybox/build-rootfs.sh >/dev/null
 
-# The engines the engine tests drive (podman, containerd, docker).
-tests/engines/install.sh
