@@ -32,7 +32,7 @@ from pyoci.process import placement
 from pyoci.process.console import connect_console_socket
 from pyoci.process.init import InitContext
 from pyoci.process.launcher import launch
-from pyoci.process.sealed import config_has_own_pid_namespace, reexec_sealed
+from pyoci.process.sealed import must_seal, reexec_sealed
 from pyoci.security import lsm, seccomp
 
 
@@ -72,8 +72,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     rootfs = _rootfs_path(config, bundle)
     terminal = _check_terminal(config, opts)
     faults.maybe_fail("validation")
-    if not config_has_own_pid_namespace(config):
-        reexec_sealed()  # the container will see our pids: never the host interpreter's
+    if must_seal(config):
+        reexec_sealed()  # the container may open our pids' exe: never the host interpreter
     syscalls.set_child_subreaper()
     _interrupt_on_termination()
     cleanup = UndoStack()   # runs whatever happens: closes what create opened

@@ -19,14 +19,14 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
 
 from pyoci import faults, jsonio, syscalls
-from pyoci.container.state import PAUSED, STOPPED, StateStore
+from pyoci.container.state import CREATED, PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
 from pyoci.process import console, placement, protocol
 from pyoci.process.foreground import forward_signals, wait_for
 from pyoci.process.init import _report
 from pyoci.process.protocol import ChannelClosed, Message
-from pyoci.process.sealed import reexec_sealed, shares_our_pid_namespace
+from pyoci.process.sealed import may_hold_ptrace, must_seal, reexec_sealed, shares_our_pid_namespace
 from pyoci.process.setup import exec_process, finalize_process
 from pyoci.security import lsm, seccomp
 from pyoci.security.capabilities import parse_capabilities
@@ -162,8 +162,14 @@ def exec_container(store: StateStore, opts: ExecOptions) -> int:
     lsm.check(config)
     seccomp.check(config)
     init_pid = state.init.pid
-    if shares_our_pid_namespace(init_pid):
-        reexec_sealed()  # the process will see our pid: never the host interpreter's
+    if status == CREATED and may_hold_ptrace(process) and must_seal(state.config, process) \
+            and not must_seal(state.config):
+        # create left the waiting init unsealed: this process could open its exe.
+        raise StatusError("cannot exec a process with CAP_SYS_PTRACE before the container "
+                          "has started: it could open the waiting init's interpreter; "
+                          "start the container first")
+    if shares_our_pid_namespace(init_pid) or must_seal(state.config, process):
+        reexec_sealed()  # the process may open our pid's exe: never the host interpreter
     # Stays until the process exits: nothing in the container may open /proc/<us>/.
     syscalls.set_dumpable(False)
     ns_fds = _open_namespaces(init_pid)

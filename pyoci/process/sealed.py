@@ -50,6 +50,46 @@ def config_has_own_pid_namespace(config: dict) -> bool:
                for ns in namespaces)
 
 
+def _has_own_user_namespace(config: dict) -> bool:
+    """A user namespace other than ours: CAP_SYS_PTRACE in it gives no power over
+    our processes, whose memory belongs to the host's user namespace."""
+    for ns in (config.get("linux") or {}).get("namespaces") or []:
+        if not isinstance(ns, dict) or ns.get("type") != "user":
+            continue
+        if not ns.get("path"):
+            return True
+        try:
+            theirs, ours = os.stat(ns["path"]), os.stat("/proc/self/ns/user")
+        except OSError:
+            return False
+        return (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino)
+    return False
+
+
+def may_hold_ptrace(process: dict | None) -> bool:
+    """CAP_SYS_PTRACE in the bounding set: the process, or a file-capability
+    program it runs, can have it."""
+    caps = (process or {}).get("capabilities") or {}
+    return "CAP_SYS_PTRACE" in (caps.get("bounding") or [])
+
+
+def must_seal(config: dict, process: dict | None = None) -> bool:
+    """Whether a container process could open ``/proc/<pid>/exe`` of a pyoci process.
+
+    It can when it sees our pids (no pid namespace of its own), and also when
+    one of our processes enters its pid namespace (the init waiting for start,
+    exec's child) while a process there may hold CAP_SYS_PTRACE over host
+    memory: no user namespace of its own, and CAP_SYS_PTRACE in a bounding set
+    (the config's, or ``process``, an exec'd one). Non-dumpable does not stop
+    CAP_SYS_PTRACE; only the sealed copy does.
+    """
+    if not config_has_own_pid_namespace(config):
+        return True
+    if _has_own_user_namespace(config):
+        return False
+    return may_hold_ptrace(config.get("process")) or may_hold_ptrace(process)
+
+
 def _sealed_copy() -> int:
     """A memfd holding the interpreter, sealed against writes, growth and shrinking."""
     import fcntl

@@ -197,6 +197,49 @@ def test_create_and_start_cannot_be_reached(pyoci: Pyoci, bundle: Bundle,
     assert_nothing_left(pyoci, watcher)
 
 
+INIT_PROBE = "stat -L -c %d:%i /proc/1/exe 2>/dev/null || echo denied; readlink /proc/1/exe"
+
+
+def test_waiting_init_is_sealed_when_ptrace_is_possible(pyoci: Pyoci, bundle: Bundle) -> None:
+    """With a pid namespace but no user namespace, a container process holding
+    CAP_SYS_PTRACE (here an exec'd one, while the init waits for start as pyoci)
+    could open /proc/1/exe: the init must then run from the sealed copy."""
+    cid = new_id()
+    bundle.edit(lambda cfg: add_caps(cfg, "CAP_SYS_PTRACE"))
+    bundle.with_args("true")
+    assert detached(pyoci, "create", "--bundle", str(bundle.path), cid).returncode == 0
+    try:
+        out = pyoci("exec", cid, "sh", "-c", INIT_PROBE, stdin=subprocess.DEVNULL)
+        exe_id, link = out.stdout.decode().split(maxsplit=1)
+        assert exe_id not in ("denied", host_exe_id()), out.stdout
+        assert link.startswith("/memfd:pyoci-sealed"), out.stdout
+    finally:
+        pyoci("delete", "--force", cid)
+    assert_nothing_left(pyoci, cid)
+
+
+def test_exec_adding_ptrace_before_start_is_refused(pyoci: Pyoci, bundle: Bundle) -> None:
+    """The config grants no CAP_SYS_PTRACE, so create left the waiting init
+    unsealed; ``exec --cap CAP_SYS_PTRACE`` into it is refused in one line,
+    while a plain exec runs and is denied the init's exe."""
+    cid = new_id()
+    bundle.with_args("true")
+    assert detached(pyoci, "create", "--bundle", str(bundle.path), cid).returncode == 0
+    try:
+        plain = pyoci("exec", cid, "sh", "-c", INIT_PROBE, check=False,
+                      stdin=subprocess.DEVNULL)
+        assert plain.stdout.decode().split()[0] == "denied", plain.stdout
+        attack = pyoci("exec", "--cap", "CAP_SYS_PTRACE", cid, "sh", "-c", INIT_PROBE,
+                       check=False, stdin=subprocess.DEVNULL)
+        err = attack.stderr.decode()
+        assert attack.returncode != 0 and attack.stdout == b"", attack
+        assert "CAP_SYS_PTRACE" in err and len(err.strip().splitlines()) == 1, err
+        assert pyoci.state(cid)["status"] == "created"
+    finally:
+        pyoci("delete", "--force", cid)
+    assert_nothing_left(pyoci, cid)
+
+
 # -- CVE-2024-21626: host fds and cwd --------------------------------------------------
 
 FD_PROBE = "ls -l /proc/$$/fd; echo cwd=; readlink /proc/self/cwd"
