@@ -416,9 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     logger = None
     try:
         g, rest = parse_globals(argv)
-        from pyoci.log import Logger
+        if g.log:  # without --log a Logger writes nothing: don't import pyoci.log
+            from pyoci.log import Logger
 
-        logger = Logger(g.log, g.log_format)
+            logger = Logger(g.log, g.log_format)
         return dispatch(g, rest)
     except PyociError as e:  # a user-facing failure: no traceback, even with --debug
         return _fail(e.message, logger, g.debug, None)

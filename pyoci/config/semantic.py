@@ -9,7 +9,6 @@ and raises ConfigError with one line naming the field.
 from __future__ import annotations
 
 from pyoci.config.validate import format_path
-from pyoci.container.hooks import HOOK_KINDS
 from pyoci.errors import ConfigError, UsageError
 
 TYPE_CHECKING = False
@@ -159,7 +158,14 @@ def _check_uts(doc: dict[str, Any], namespaces: dict[str, dict[str, Any]]) -> No
 
 
 def _check_hooks(hooks: dict[str, Any]) -> None:
-    """config.md: hook path MUST be absolute."""
+    """config.md: hook path MUST be absolute.
+
+    Only a config with hooks gets here: hooks.py (select, time) is imported
+    for its list of kinds then, not on every create."""
+    if not hooks:
+        return
+    from pyoci.container.hooks import HOOK_KINDS
+
     for kind in HOOK_KINDS:
         for i, hook in enumerate(hooks.get(kind) or []):
             if not hook["path"].startswith("/"):

@@ -28,12 +28,11 @@ from pyoci.container.state import (
 )
 from pyoci.errors import ConfigError, PyociError, UsageError
 from pyoci.namespaces import NamespacePlan
-from pyoci.process import placement
-from pyoci.process.console import connect_console_socket
+from pyoci.process import has_placement
 from pyoci.process.init import InitContext
 from pyoci.process.launcher import launch
 from pyoci.process.sealed import must_seal, reexec_sealed
-from pyoci.security import lsm, seccomp
+from pyoci.security import has_seccomp, lsm
 
 
 class CreateOptions:
@@ -65,9 +64,17 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     check_container_id(opts.container_id)
     bundle = os.path.abspath(opts.bundle)
     config = load_config(bundle)
-    placement.check(config)  # scheduling, affinity, NUMA, personality, intelRdt
+    # placement and seccomp are imported only for a config that uses them, and
+    # then here, before the fork: the init applies them after pivot_root.
+    if has_placement(config):
+        from pyoci.process import placement
+
+        placement.check(config)  # scheduling, affinity, NUMA, personality, intelRdt
     lsm.check(config)  # a label for an LSM the host lacks fails here
-    seccomp.check(config)  # and builds the filter the init will load
+    if has_seccomp(config):
+        from pyoci.security import seccomp
+
+        seccomp.check(config)  # and builds the filter the init will load
     _check_net_devices(config)
     rootfs = _rootfs_path(config, bundle)
     terminal = _check_terminal(config, opts)
@@ -107,6 +114,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         faults.maybe_fail("exec.sock")
         if config.get("hooks"):  # createContainer/startContainer hooks read it in the init
             ctx.hook_state = state.public(CREATED)
+            # The init runs them after pivot_root, where no first import finds a file.
+            from pyoci.container import hooks  # noqa: F401
         pid = launch(ctx, cgroup, rootless=opts.rootless,
                      before_pivot=lambda init_pid: _before_pivot(config, state, init_pid,
                                                                  rollback, cleanup),
@@ -150,6 +159,8 @@ def _seccomp_listener(config: dict, state: ContainerState, init_pid: int, fd: in
     with the state as runc sends it then (status "creating", the init's pid)."""
     doc = state.public(CREATED)
     doc.update(status=CREATING, pid=init_pid)
+    from pyoci.security import seccomp  # imported by create() already: a notify filter
+
     seccomp.send_to_listener(config, doc, fd)
 
 
@@ -327,6 +338,10 @@ def _init_context(opts: CreateOptions, bundle: str, config: dict, namespaces: Na
     listener = _exec_listener(cdir)
     cleanup.push(listener.close)
     console = None
+    if opts.console_socket or terminal:
+        # Only with a terminal (termios, fcntl, struct): the init sets it up
+        # after pivot_root, where no first import finds a file.
+        from pyoci.process.console import connect_console_socket
     if opts.console_socket:
         console = connect_console_socket(opts.console_socket)
         cleanup.push(console.close)

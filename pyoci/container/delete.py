@@ -94,7 +94,10 @@ def _destroy_unreadable(cdir: ContainerDir, container_id: str, err: PyociError) 
 def _run_poststop(state: ContainerState) -> None:
     """Lifecycle step 13: after the container is gone, before delete returns, in
     pyoci's namespaces; a failing hook is a warning (stderr and --log) and
-    changes nothing else, as runtime.md asks."""
+    changes nothing else, as runtime.md asks. Without poststop hooks nothing is
+    imported (hooks.py, log.py: start-up time of every delete and run)."""
+    if not (state.config.get("hooks") or {}).get("poststop"):
+        return
     from pyoci.container.hooks import hooks_of, run_hooks
     from pyoci.log import warn
 

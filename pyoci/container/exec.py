@@ -22,13 +22,13 @@ from pyoci import faults, jsonio, syscalls
 from pyoci.container.state import CREATED, PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
-from pyoci.process import console, placement, protocol
+from pyoci.process import has_placement, protocol
 from pyoci.process.foreground import forward_signals, wait_for
 from pyoci.process.init import _report
 from pyoci.process.protocol import ChannelClosed, Message
 from pyoci.process.sealed import may_hold_ptrace, must_seal, reexec_sealed, shares_our_pid_namespace
 from pyoci.process.setup import exec_process, finalize_process
-from pyoci.security import lsm, seccomp
+from pyoci.security import has_seccomp, lsm
 from pyoci.security.capabilities import parse_capabilities
 
 TYPE_CHECKING = False
@@ -160,7 +160,16 @@ def exec_container(store: StateStore, opts: ExecOptions) -> int:
     process = build_process(state.config, opts)
     config = dict(state.config, process=process)
     lsm.check(config)
-    seccomp.check(config)
+    # Imported only when the config uses them, and here, before the fork: the
+    # grandchild applies them after setns(mnt), where no first import finds a file.
+    if has_placement(config):
+        from pyoci.process import placement  # noqa: F401
+    if has_seccomp(config):
+        from pyoci.security import seccomp
+
+        seccomp.check(config)
+    if process.get("terminal"):
+        from pyoci.process import console
     init_pid = state.init.pid
     if status == CREATED and may_hold_ptrace(process) and must_seal(state.config, process) \
             and not must_seal(state.config):
@@ -283,7 +292,10 @@ def _child(config: dict, ns_fds: dict[str, int], console_sock: socket.socket | N
     try:
         # Before any container namespace: nothing in there may open our /proc/<pid>/exe.
         syscalls.set_dumpable(False)
-        placement.apply_initial_affinity(config)  # execCPUAffinity.initial: before the move
+        if has_placement(config):
+            from pyoci.process import placement  # the parent imported it
+
+            placement.apply_initial_affinity(config)  # execCPUAffinity.initial: before the move
         protocol.send(chan, Message(protocol.READY))
         protocol.expect(chan, protocol.GO)  # in the container's cgroup now
         for kind in _NS_ORDER:
@@ -315,8 +327,13 @@ def _grandchild(config: dict, console_sock: socket.socket | None, opts: ExecOpti
         os.chdir("/")
         # In the container's cgroup and still privileged: execCPUAffinity.final,
         # scheduler, ioPriority (config.md applies them to an exec'd process too).
-        placement.apply(config)
+        if has_placement(config):
+            from pyoci.process import placement  # the parent imported it
+
+            placement.apply(config)
         if console_sock is not None:
+            from pyoci.process import console  # the parent imported it
+
             os.setsid()
             console.setup_console(console_sock, process.get("consoleSize"), bind_console=False)
             console_sock.close()
@@ -335,6 +352,10 @@ def _grandchild(config: dict, console_sock: socket.socket | None, opts: ExecOpti
 
 def _load_seccomp(config: dict) -> None:
     """Load the filter the parent built. A notify fd has no listener to go to here."""
+    if not has_seccomp(config):
+        return
+    from pyoci.security import seccomp  # the parent imported it
+
     fd = seccomp._load(config)  # noqa: SLF001 - the loader without the init's handoff
     if fd >= 0:
         os.close(fd)

@@ -18,7 +18,6 @@ import errno
 import os
 
 from pyoci import faults, syscalls
-from pyoci.container import hooks
 from pyoci.container.state import INIT_WAITING_NAME
 from pyoci.errors import PyociError
 from pyoci.namespaces import (
@@ -27,11 +26,11 @@ from pyoci.namespaces import (
     join_namespaces,
     write_time_offsets,
 )
-from pyoci.process import console, placement, protocol
+from pyoci.process import has_placement, protocol
 from pyoci.process.protocol import Message
 from pyoci.process.setup import ExecPlan, exec_process, finalize_process
 from pyoci.rootfs import prepare_rootfs
-from pyoci.security import lsm, seccomp
+from pyoci.security import has_seccomp, lsm
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
@@ -112,7 +111,10 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     late = ctx.rootless and bool(ns.new & syscalls.CLONE_NEWUSER) and not ns.join
     if not late:
         syscalls.set_dumpable(False)
-    placement.apply_initial_affinity(ctx.config)
+    if has_placement(ctx.config):
+        from pyoci.process import placement
+
+        placement.apply_initial_affinity(ctx.config)
     join_namespaces(ns)
     if ns.new & syscalls.CLONE_NEWUSER:
         syscalls.unshare(syscalls.CLONE_NEWUSER)
@@ -157,6 +159,8 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
     _set_names(config)
     syscalls.set_process_name(INIT_WAITING_NAME)  # before seccomp: what `state` reads
     if process.get("terminal") and ctx.console_socket is not None:
+        from pyoci.process import console  # create imported it: no file is read here
+
         console.setup_console(ctx.console_socket, process.get("consoleSize"))
         ctx.console_socket.close()
     if ctx.extra_env:
@@ -165,9 +169,14 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
     keep = {chan.fileno()} | ({listener.fileno()} if listener else set())
     # Still privileged here: scheduling, labels, and a seccomp filter that
     # noNewPrivileges does not allow to load later.
-    placement.apply(config)
+    if has_placement(config):
+        from pyoci.process import placement  # create imported it: no file is read here
+
+        placement.apply(config)
     lsm.prepare_exec(config)
-    if not process.get("noNewPrivileges"):
+    if not process.get("noNewPrivileges") and has_seccomp(config):
+        from pyoci.security import seccomp  # create imported it: no file is read here
+
         seccomp.load_privileged(config, chan)  # a notify fd goes to create over chan
     faults.maybe_fail("process")
     plan = finalize_process(process, preserve_fds=ctx.preserve_fds, keep_fds=keep)
@@ -248,6 +257,8 @@ def _run_init_hooks(ctx: InitContext, kind: str, status: str) -> None:
     """Hooks the spec runs in the container's namespaces, run by the init itself.
     Their state's pid is "the pid as seen by the container" (config.md, runtime.md
     state): the init's own pid in its namespace, not the host's."""
+    from pyoci.container import hooks  # create imported it (config has hooks)
+
     doc = dict(ctx.hook_state or {}, status=status, pid=os.getpid())
     hooks.run_hooks(kind, hooks.hooks_of(ctx.config, kind), doc)
 
@@ -256,7 +267,9 @@ def _exec(config: dict, process: dict, plan: ExecPlan,
           conn: socket.socket | None = None) -> NoReturn:
     """The last steps: a noNewPrivileges seccomp filter as late as possible (its
     notify fd goes to ``start`` over ``conn``), then execve."""
-    if process.get("noNewPrivileges"):
+    if process.get("noNewPrivileges") and has_seccomp(config):
+        from pyoci.security import seccomp  # create imported it: no file is read here
+
         seccomp.load_late(config, conn)
     exec_process(plan)
 
