@@ -9,8 +9,10 @@ ctypes surface in one module lets the rest of pyoci be tested without root.
 
 from __future__ import annotations
 
-import ctypes
 import os
+
+# The subset of ctypes pyoci needs, without ctypes' ~2 ms of start-up (cdata.py).
+from pyoci import cdata as ctypes
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -113,7 +115,8 @@ _SYSCALLS = {
         "fsmount": 432,
     },
 }
-_NR = _SYSCALLS.get(os.uname().machine, _SYSCALLS["x86_64"])
+_MACHINE = os.uname().machine
+_NR = _SYSCALLS.get(_MACHINE, _SYSCALLS["x86_64"])
 
 
 def _fail(what: str) -> OSError:
@@ -315,7 +318,7 @@ _PLACEMENT_NR = {
     "aarch64": {"sched_setattr": 274, "sched_getattr": 275, "ioprio_set": 30,
                 "ioprio_get": 31, "set_mempolicy": 237, "get_mempolicy": 236},
 }
-_NR_PLACEMENT = _PLACEMENT_NR.get(os.uname().machine, _PLACEMENT_NR["x86_64"])
+_NR_PLACEMENT = _PLACEMENT_NR.get(_MACHINE, _PLACEMENT_NR["x86_64"])
 IOPRIO_WHO_PROCESS = 1
 
 
@@ -374,11 +377,15 @@ def get_mempolicy(nwords: int = 16) -> tuple[int, list[int]]:
 
 
 PERSONALITY_QUERY = 0xFFFFFFFF
-_libc.personality.restype = ctypes.c_int
 
 
 def personality(persona: int) -> int:
-    """Set the execution domain; returns the previous persona (query with 0xffffffff)."""
+    """Set the execution domain; returns the previous persona (query with 0xffffffff).
+
+    personality(3) is bound here, on first use (dlsym), not at import: few
+    containers set linux.personality.
+    """
+    _libc.personality.restype = ctypes.c_int
     return _check(_libc.personality(ctypes.c_ulong(persona)), "personality")
 
 
@@ -387,5 +394,5 @@ _NR_BPF = {"x86_64": 321, "aarch64": 280}
 
 def bpf(cmd: int, attr: ctypes.Array) -> int:
     """bpf(2) with ``attr`` (a zeroed buffer holding union bpf_attr); returns its result."""
-    return _check(_libc.syscall(_NR_BPF.get(os.uname().machine, 321), cmd, attr,
+    return _check(_libc.syscall(_NR_BPF.get(_MACHINE, 321), cmd, attr,
                                 ctypes.sizeof(attr)), f"bpf(cmd {cmd})")
