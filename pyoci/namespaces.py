@@ -10,7 +10,7 @@ from __future__ import annotations
 import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import fcntl
 import os
-import struct
+import sys
 
 from pyoci import syscalls
 from pyoci.errors import ConfigError, PyociError
@@ -164,12 +164,18 @@ _SIOCSIFFLAGS = 0x8914
 _IFF_UP = 0x1
 
 
+def _ifreq_flags(name: bytes, flags: int) -> bytes:
+    """struct ifreq with ifr_flags: struct.pack("16sH22x", name, flags), 40 bytes,
+    without importing struct (~0.3 ms of every create with a network namespace)."""
+    return name.ljust(16, b"\0")[:16] + flags.to_bytes(2, sys.byteorder) + bytes(22)
+
+
 def bring_up_loopback() -> None:
     """A new network namespace has ``lo`` down; runc brings it up, so do we."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # _socket's: no context manager
     try:
-        req = struct.pack("16sH22x", b"lo", 0)
-        flags = struct.unpack("16sH22x", fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, req))[1]
-        fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags | _IFF_UP))
+        reply = fcntl.ioctl(s.fileno(), _SIOCGIFFLAGS, _ifreq_flags(b"lo", 0))
+        flags = int.from_bytes(reply[16:18], sys.byteorder)
+        fcntl.ioctl(s.fileno(), _SIOCSIFFLAGS, _ifreq_flags(b"lo", flags | _IFF_UP))
     finally:
         s.close()

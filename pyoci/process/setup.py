@@ -17,7 +17,6 @@ from __future__ import annotations
 import _signal as signal  # signal.py's enums cost ~3 ms of start-up
 import errno
 import os
-import resource
 
 from pyoci import syscalls
 from pyoci.errors import ConfigError, PyociError
@@ -33,17 +32,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs ~3 ms to import; only the type checker needs it
     from typing import NoReturn
 
-#: getrlimit(2) resource names accepted in ``process.rlimits[].type``.
+#: getrlimit(2) resource names accepted in ``process.rlimits[].type``, with their
+#: numbers (<asm-generic/resource.h>: x86_64 and aarch64; the resource module,
+#: a C extension, is not imported for them: tests/unit/test_no_c_extensions.py
+#: compares). Python 3.11 lacks RLIMIT_LOCKS; its number is fixed by the ABI too.
 RLIMITS: dict[str, int] = {
-    name: getattr(resource, name)
-    for name in ("RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE",
-                 "RLIMIT_LOCKS", "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE",
-                 "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_RSS", "RLIMIT_RTPRIO",
-                 "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK")
-    if hasattr(resource, name)
+    "RLIMIT_AS": 9, "RLIMIT_CORE": 4, "RLIMIT_CPU": 0, "RLIMIT_DATA": 2, "RLIMIT_FSIZE": 1,
+    "RLIMIT_LOCKS": 10, "RLIMIT_MEMLOCK": 8, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_NOFILE": 7, "RLIMIT_NPROC": 6, "RLIMIT_RSS": 5, "RLIMIT_RTPRIO": 14,
+    "RLIMIT_RTTIME": 15, "RLIMIT_SIGPENDING": 11, "RLIMIT_STACK": 3,
 }
-# Python 3.11 lacks RLIMIT_LOCKS; its number is fixed by the kernel ABI.
-RLIMITS.setdefault("RLIMIT_LOCKS", 10)
 
 _RLIM_MAX = 2**64 - 1
 _SIGNALS: tuple[int, ...] = tuple(
@@ -83,8 +81,9 @@ def _is_uint(value: object) -> bool:
 
 
 def _rlim(value: int) -> int:
-    """Python's setrlimit takes RLIM_INFINITY (-1) rather than 2**64-1 for "unlimited"."""
-    return resource.RLIM_INFINITY if value >= 2**63 else value
+    """A value from 2**63 up means "unlimited" (RLIM_INFINITY), as it did through
+    Python's resource module, which refused the rest of that range."""
+    return syscalls.RLIM_INFINITY if value >= 2**63 else value
 
 
 def _parse_rlimit(index: int, entry: object, seen: set[str]) -> tuple[str, int, int, int]:
@@ -113,8 +112,7 @@ def apply_rlimits(rlimits: list[dict] | None) -> None:
     parsed = [_parse_rlimit(i, entry, seen) for i, entry in enumerate(rlimits or [])]
     for index, (kind, number, soft, hard) in enumerate(parsed):
         try:
-            # prlimit reports EPERM as OSError; setrlimit would turn it into a ValueError.
-            resource.prlimit(0, number, (_rlim(soft), _rlim(hard)))
+            syscalls.prlimit(number, (_rlim(soft), _rlim(hard)))
         except (OSError, ValueError) as e:
             code = e.errno if isinstance(e, OSError) and e.errno else errno.EINVAL
             reason = os.strerror(code)
@@ -166,8 +164,8 @@ def close_stray_fds(keep_upto: int, also_keep: set[int]) -> None:
 
 def _close_by_range(keep_upto: int, also_keep: set[int]) -> None:
     """Close every fd above ``keep_upto`` up to the fd limit, stepping around ``also_keep``."""
-    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if limit == resource.RLIM_INFINITY or limit > 1 << 20:
+    limit = syscalls.prlimit(RLIMITS["RLIMIT_NOFILE"])[0]
+    if limit == syscalls.RLIM_INFINITY or limit > 1 << 20:
         limit = 1 << 20
     start = keep_upto + 1
     for fd in sorted(k for k in also_keep if k > keep_upto):

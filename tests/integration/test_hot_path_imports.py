@@ -43,8 +43,9 @@ UNUSED_FEATURES = {"pyoci.process.console", "termios", "pyoci.container.hooks",
                    "pyoci.security.seccomp", "pyoci.process.placement",
                    "pyoci.process.scheduler", "pyoci.process.cpulist",
                    "pyoci.process.mempolicy", "pyoci.process.intelrdt"}
-# ctypes: pyoci.cdata is the part of it syscalls.py needs.
-HEAVY_OR_UNUSED = HEAVY | UNUSED_FEATURES | {"ctypes"}
+# ctypes: pyoci.cdata is the part of it syscalls.py needs; resource and struct
+# (C extensions): syscalls.prlimit and bytes arithmetic instead.
+HEAVY_OR_UNUSED = HEAVY | UNUSED_FEATURES | {"ctypes", "resource", "struct"}
 # state, kill and delete read a state file and make a syscall or two: nothing
 # of the create path either.
 QUERY = HEAVY | {"ctypes", "pyoci.config", "pyoci.rootfs", "pyoci.process.init",
