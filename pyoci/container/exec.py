@@ -24,7 +24,6 @@ from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
 from pyoci.process import has_placement, protocol
 from pyoci.process.foreground import forward_signals, wait_for
-from pyoci.process.init import _report
 from pyoci.process.protocol import ChannelClosed, Message
 from pyoci.process.sealed import may_hold_ptrace, must_seal, reexec_sealed, shares_our_pid_namespace
 from pyoci.process.setup import exec_process, finalize_process
@@ -314,7 +313,7 @@ def _child(config: dict, ns_fds: dict[str, int], console_sock: socket.socket | N
             _grandchild(config, console_sock, opts, chan)
         protocol.send(chan, Message(protocol.PID, pid=pid))
     except BaseException as exc:  # noqa: BLE001 - every error must reach the parent
-        _report(chan, exc, opts.debug)
+        protocol.report_error(chan, exc, opts.debug)
         os._exit(1)
     os._exit(0)
 
@@ -346,7 +345,7 @@ def _grandchild(config: dict, console_sock: socket.socket | None, opts: ExecOpti
             _load_seccomp(config)
         exec_process(plan)
     except BaseException as exc:  # noqa: BLE001
-        _report(chan, exc, opts.debug)
+        protocol.report_error(chan, exc, opts.debug)
         os._exit(1)
 
 

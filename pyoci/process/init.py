@@ -78,28 +78,9 @@ def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:
     os._exit(0)
 
 
-def _report(chan: socket.socket, exc: BaseException, debug: bool) -> None:
-    if isinstance(exc, PyociError):
-        text = exc.message
-    elif isinstance(exc, OSError):
-        text = f"{exc.strerror or exc}" if not exc.filename else f"{exc.filename}: {exc.strerror}"
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    if debug:
-        text += " [" + _where(exc) + "]"
-    try:
-        protocol.send(chan, Message(protocol.ERROR, error=text))
-    except OSError:
-        pass
-
-
-def _where(exc: BaseException) -> str:
-    tb = exc.__traceback__
-    frames = []
-    while tb is not None:
-        frames.append(f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}")
-        tb = tb.tb_next
-    return " < ".join(reversed(frames[-4:]))
+# exec's children report through the same function without importing this
+# module (and with it the rootfs code): it lives in protocol.
+_report = protocol.report_error
 
 
 def _stage1(ctx: InitContext, chan: socket.socket) -> None:

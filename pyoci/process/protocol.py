@@ -122,3 +122,29 @@ def expect(sock: socket.socket, *kinds: str) -> Message:
     if msg.kind not in kinds:
         raise PyociError(f"sync protocol: expected {' or '.join(kinds)}, got {msg.kind}")
     return msg
+
+
+def report_error(chan: socket.socket, exc: BaseException, debug: bool) -> None:
+    """A child's last word: ``exc`` as one ERROR line (with ``debug``, where it
+    was raised); a parent that is gone already is not an error."""
+    if isinstance(exc, PyociError):
+        text = exc.message
+    elif isinstance(exc, OSError):
+        text = f"{exc.strerror or exc}" if not exc.filename else f"{exc.filename}: {exc.strerror}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    if debug:
+        text += " [" + _where(exc) + "]"
+    try:
+        send(chan, Message(ERROR, error=text))
+    except OSError:
+        pass
+
+
+def _where(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    frames = []
+    while tb is not None:
+        frames.append(f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}")
+        tb = tb.tb_next
+    return " < ".join(reversed(frames[-4:]))
