@@ -17,8 +17,12 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from podman_env import IMAGE, PYOCI, PodmanEnv, missing_tools
+# Run as a script: podman_env imports the test helpers as ``tests.conftest``.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from podman_env import IMAGE, PYOCI, PodmanEnv, missing_tools  # noqa: E402
 
 
 def one_run(env: PodmanEnv, runtime: str) -> float:
