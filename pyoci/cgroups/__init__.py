@@ -96,6 +96,21 @@ class CgroupManager:
                 _rmdir_if_empty(directory)
         self.created = []
 
+    def oom_killed(self) -> bool:
+        """Whether the memory controller's OOM killer has killed a task here: the
+        one explanation of an init that vanished mid-set-up under a small limit."""
+        candidates = []
+        if self.paths.get("memory"):
+            candidates.append(os.path.join(self.paths["memory"], "memory.oom_control"))
+        if self.paths.get(""):
+            candidates.append(os.path.join(self.paths[""], "memory.events"))
+        for path in candidates:
+            for line in _read(path).splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill" and value.strip() not in ("", "0"):
+                    return True
+        return False
+
     def is_frozen(self) -> bool:
         freezer = self.paths.get("freezer")
         if freezer:

@@ -73,9 +73,12 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
                     before_pivot(init_pid)
                 # The init's host pid: its hooks' state documents need it.
                 protocol.send(parent_end, Message(protocol.RESUME, pid=init_pid))
-    except BaseException:
+    except BaseException as e:
         for pid in (init_pid, stage1):
             _kill_and_reap(pid)
+        if isinstance(e, protocol.ChannelClosed) and cgroup.oom_killed():
+            raise PyociError("linux.resources.memory.limit: the OOM killer killed the "
+                             "container's init during set-up (the limit is too small)") from None
         raise
     finally:
         parent_end.close()

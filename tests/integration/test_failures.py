@@ -646,3 +646,16 @@ def test_cgroup_with_processes_is_refused(pyoci: Pyoci, bundle: Bundle) -> None:
                 break
             except OSError:
                 time.sleep(0.01)
+
+
+def test_memory_limit_too_small_names_the_limit(pyoci: Pyoci, bundle: Bundle) -> None:
+    """An init OOM-killed during set-up is reported as the memory limit's fault
+    (not "exited before it was ready"), and create leaves nothing."""
+    def tiny_limit(cfg: dict) -> None:
+        cfg["linux"].setdefault("resources", {})["memory"] = {"limit": 64 * 1024}
+
+    bundle.edit(tiny_limit)
+    cid = new_id()
+    line = fail_create(pyoci, cid, bundle=bundle)
+    assert "linux.resources.memory.limit" in line and "OOM" in line, line
+    check_left(pyoci, cid)
