@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import _socket as socket  # socket.py (enums, selectors) costs ~8 ms of start-up
 import os
-import sys
 
 from pyoci import faults
 from pyoci.container.state import (
@@ -129,12 +128,10 @@ def _release(path: str, state: ContainerState) -> str:
 def _forward_notify_fd(conn: socket.socket, state: ContainerState,
                        ancillary: list[tuple[int, int, bytes]]) -> str:
     """Send the notify fd to listenerPath, then tell the init; return our error."""
+    from pyoci.process.protocol import fds_from
     from pyoci.security import seccomp
 
-    fds = [int.from_bytes(data[i:i + 4], sys.byteorder)
-           for level, kind, data in ancillary
-           if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
-           for i in range(0, len(data) - 3, 4)]
+    fds = fds_from(ancillary)
     try:
         if not fds:
             raise PyociError("linux.seccomp: the init sent no notify fd")

@@ -12,11 +12,11 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import fcntl
 import os
 import struct
-import sys
 import termios
 
 from pyoci import syscalls
 from pyoci.errors import PyociError
+from pyoci.process import protocol
 
 _TIOCGPTN = 0x80045430
 _TIOCSPTLCK = 0x40045431
@@ -57,7 +57,7 @@ def setup_console(sock: socket.socket, size: dict | None, *,
     if bind_console:
         _bind_console(slave_path)
     try:
-        _send_fd(sock, slave_path.encode(), master)
+        protocol.send_bytes_with_fd(sock, slave_path.encode(), master)
     except OSError as e:
         raise PyociError(f"--console-socket: send pty master: {e.strerror}") from None
     os.close(master)
@@ -91,18 +91,10 @@ def _bind_console(slave_path: str) -> None:
         os.close(root)
 
 
-def _send_fd(sock: socket.socket, data: bytes, fd: int) -> None:
-    """socket.send_fds for one fd, on a _socket object (socket.py is not loaded)."""
-    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))])
-
-
 def receive_master(sock: socket.socket) -> int:
     """The pty master the init sent over a console socket."""
     _, ancillary, _, _ = sock.recvmsg(1024, socket.CMSG_SPACE(4))
-    fds = [int.from_bytes(data[i:i + 4], sys.byteorder)
-           for level, kind, data in ancillary
-           if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
-           for i in range(0, len(data) - 3, 4)]
+    fds = protocol.fds_from(ancillary)
     if not fds:
         raise PyociError("process.terminal: the container init sent no pty master")
     return fds[0]

@@ -92,9 +92,22 @@ def send(sock: socket.socket, msg: Message) -> None:
 
 
 def send_fd(sock: socket.socket, msg: Message, fd: int) -> None:
-    """Send ``msg`` with ``fd`` attached (no socket.send_fds: it imports array)."""
-    sock.sendmsg([msg.encode()],
-                 [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))])
+    """Send ``msg`` with ``fd`` attached."""
+    send_bytes_with_fd(sock, msg.encode(), fd)
+
+
+def send_bytes_with_fd(sock: socket.socket, data: bytes, fd: int) -> None:
+    """socket.send_fds for one fd, on a _socket object (socket.py and the array
+    module it needs are not loaded): the pty master, the seccomp notify fd."""
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))])
+
+
+def fds_from(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The fds an SCM_RIGHTS message carried (socket.recv_fds without socket.py)."""
+    return [int.from_bytes(data[i:i + 4], sys.byteorder)
+            for level, kind, data in ancillary
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS
+            for i in range(0, len(data) - 3, 4)]
 
 
 def receive(sock: socket.socket) -> Message:
@@ -108,9 +121,9 @@ def receive(sock: socket.socket) -> Message:
     if not raw:
         raise ChannelClosed("container init exited before it was ready")
     msg = Message.decode(raw)
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
-            msg.fd = int.from_bytes(data[:4], sys.byteorder)
+    fds = fds_from(ancillary)
+    if fds:
+        msg.fd = fds[0]
     return msg
 
 

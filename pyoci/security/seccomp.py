@@ -22,7 +22,6 @@ Nothing here imports anything or touches libseccomp unless the config has
 from __future__ import annotations
 
 import os
-import sys
 
 from pyoci import SPEC_VERSION
 from pyoci.errors import ConfigError, PyociError
@@ -291,7 +290,7 @@ def load_late(config: dict, conn: socket.socket | None) -> None:
         if conn is None:
             raise PyociError(f"{FIELD}.listenerPath: no runtime process to hand the "
                              "notify fd to")
-        conn.sendmsg([HANDOFF], [(_SOL_SOCKET, _SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))])
+        protocol.send_bytes_with_fd(conn, HANDOFF, fd)
         if conn.recv(1) != HANDOFF_OK:
             raise PyociError(f"{FIELD}.listenerPath: the notify fd was not delivered")
     finally:
@@ -302,8 +301,6 @@ def load_late(config: dict, conn: socket.socket | None) -> None:
 HANDOFF = b"\0"
 HANDOFF_OK = b"k"
 HANDOFF_FAILED = b"!"
-_SOL_SOCKET = 1
-_SCM_RIGHTS = 1
 
 
 def _load(config: dict) -> int:
@@ -343,8 +340,7 @@ def send_to_listener(config: dict, state: dict, fd: int) -> None:
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
-        sock.sendmsg([jsonio.dumps(doc).encode()],
-                     [(_SOL_SOCKET, _SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))])
+        protocol.send_bytes_with_fd(sock, jsonio.dumps(doc).encode(), fd)
     except OSError as e:
         raise PyociError(f"{FIELD}.listenerPath: {path}: {e.strerror}") from None
     finally:
