@@ -25,7 +25,7 @@ from pyoci.namespaces import PROC_NAMES
 from pyoci.process import has_placement, protocol
 from pyoci.process.foreground import forward_signals, wait_for
 from pyoci.process.protocol import ChannelClosed, Message
-from pyoci.process.sealed import may_hold_ptrace, must_seal, reexec_sealed, shares_our_pid_namespace
+from pyoci.process.sealed import must_seal, reexec_sealed, shares_our_pid_namespace
 from pyoci.process.setup import exec_process, finalize_process
 from pyoci.security import has_seccomp, lsm
 from pyoci.security.capabilities import parse_capabilities
@@ -170,9 +170,9 @@ def exec_container(store: StateStore, opts: ExecOptions) -> int:
     if process.get("terminal"):
         from pyoci.process import console
     init_pid = state.init.pid
-    if status == CREATED and may_hold_ptrace(process) and must_seal(state.config, process) \
-            and not must_seal(state.config):
-        # create left the waiting init unsealed: this process could open its exe.
+    if status == CREATED and must_seal(state.config, process) and not must_seal(state.config):
+        # Only the process's CAP_SYS_PTRACE makes sealing needed, so create left
+        # the waiting init unsealed: this process could open its exe.
         raise StatusError("cannot exec a process with CAP_SYS_PTRACE before the container "
                           "has started: it could open the waiting init's interpreter; "
                           "start the container first")

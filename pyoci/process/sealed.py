@@ -32,41 +32,44 @@ def is_sealed() -> bool:
         return False
 
 
-def shares_our_pid_namespace(pid: int) -> bool:
-    """True when ``pid`` (a container's init) is in our pid namespace; an
-    unreadable link counts as shared, the safe answer."""
+def _same_namespace(path: str, kind: str) -> bool:
+    """Whether ``path`` is our own namespace of that kind; an unreadable link
+    counts as ours, the safe answer (it makes pyoci seal)."""
     try:
-        theirs = os.stat(f"/proc/{pid}/ns/pid")
-        ours = os.stat("/proc/self/ns/pid")
+        theirs, ours = os.stat(path), os.stat(f"/proc/self/ns/{kind}")
     except OSError:
         return True
     return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
 
 
+def shares_our_pid_namespace(pid: int) -> bool:
+    """True when ``pid`` (a container's init) is in our pid namespace."""
+    return _same_namespace(f"/proc/{pid}/ns/pid", "pid")
+
+
+def _config_namespace(config: dict, kind: str) -> dict | None:
+    for ns in (config.get("linux") or {}).get("namespaces") or []:
+        if isinstance(ns, dict) and ns.get("type") == kind:
+            return ns
+    return None
+
+
 def config_has_own_pid_namespace(config: dict) -> bool:
     """A new pid namespace (no ``path``): its processes cannot see ours."""
-    namespaces = (config.get("linux") or {}).get("namespaces") or []
-    return any(isinstance(ns, dict) and ns.get("type") == "pid" and not ns.get("path")
-               for ns in namespaces)
+    ns = _config_namespace(config, "pid")
+    return ns is not None and not ns.get("path")
 
 
 def _has_own_user_namespace(config: dict) -> bool:
     """A user namespace other than ours: CAP_SYS_PTRACE in it gives no power over
     our processes, whose memory belongs to the host's user namespace."""
-    for ns in (config.get("linux") or {}).get("namespaces") or []:
-        if not isinstance(ns, dict) or ns.get("type") != "user":
-            continue
-        if not ns.get("path"):
-            return True
-        try:
-            theirs, ours = os.stat(ns["path"]), os.stat("/proc/self/ns/user")
-        except OSError:
-            return False
-        return (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino)
-    return False
+    ns = _config_namespace(config, "user")
+    if ns is None:
+        return False
+    return not ns.get("path") or not _same_namespace(ns["path"], "user")
 
 
-def may_hold_ptrace(process: dict | None) -> bool:
+def _may_hold_ptrace(process: dict | None) -> bool:
     """CAP_SYS_PTRACE in the bounding set: the process, or a file-capability
     program it runs, can have it."""
     caps = (process or {}).get("capabilities") or {}
@@ -87,7 +90,7 @@ def must_seal(config: dict, process: dict | None = None) -> bool:
         return True
     if _has_own_user_namespace(config):
         return False
-    return may_hold_ptrace(config.get("process")) or may_hold_ptrace(process)
+    return _may_hold_ptrace(config.get("process")) or _may_hold_ptrace(process)
 
 
 def _sealed_copy() -> int:
@@ -119,18 +122,10 @@ def reexec_sealed() -> None:
     caller passed (stdio, --preserve-fds) are inheritable and survive.
     """
     if is_sealed():
-        _rename(b"pyoci")  # the kernel named us after the memfd; ps shows "pyoci"
+        from pyoci.syscalls import set_process_name
+
+        set_process_name(b"pyoci")  # the kernel named us after the memfd; ps shows "pyoci"
         return
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(_sealed_copy(), sys.orig_argv, os.environ)
-
-
-def _rename(name: bytes) -> None:
-    """Set our comm (PR_SET_NAME), which execve of a memfd set to "memfd:<name>"."""
-    import ctypes
-
-    from pyoci.syscalls import prctl
-
-    buf = ctypes.create_string_buffer(name[:15])
-    prctl(15, ctypes.addressof(buf))  # PR_SET_NAME
