@@ -68,12 +68,9 @@ def _run(argv: list[str]) -> str:
 
 def _find(tool: str) -> str | None:
     """The first executable ``tool`` on PATH (``/usr/bin:/bin`` when PATH is unset)."""
-    search = os.environ.get("PATH") or _DEFAULT_PATH
-    for directory in search.split(os.pathsep):
-        candidate = os.path.join(directory or ".", tool)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    import shutil  # only here, with subprocess: never on the privileged hot path
+
+    return shutil.which(tool, path=os.environ.get("PATH") or _DEFAULT_PATH)
 
 
 def _describe(mappings: list[dict]) -> str:
