@@ -354,6 +354,24 @@ def container_leftovers(ids: list[str], runc_root: Path, cgroup_parent: str,
     return left
 
 
+def assert_containers_gone(ids: list[str], runc_root: Path, cgroup_parent: str, *,
+                           containerd_address: str, namespace: str,
+                           with_parent: bool = False) -> None:
+    """No state, cgroup, mount, process or shim socket of these containers remains
+    (``with_parent``: nor their parent cgroup); waits, as a shim cleans up after
+    the engine has answered."""
+    left: list[str] = []
+
+    def clean() -> bool:
+        left[:] = container_leftovers(ids, runc_root, cgroup_parent, with_parent=with_parent)
+        left.extend(f"shim socket {s}" for s in
+                    (shim_socket(containerd_address, namespace, cid) for cid in ids)
+                    if s.exists())
+        return not left
+
+    assert wait_for(clean), f"left behind: {left}"
+
+
 def pids_mentioning(text: str) -> list[int]:
     """Live pids with ``text`` anywhere in their command line."""
     return processes_with(text)

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 from daemons import (
     Containerd,
-    container_leftovers,
+    assert_containers_gone,
     host_leaks,
     host_snapshot,
     remove_tree,
@@ -139,19 +139,11 @@ def assert_pyoci_ran(ctr: Ctr, cid: str) -> None:
 
 
 def assert_gone(ctr: Ctr, *ids: str, with_parent: bool = False) -> None:
-    """No state, cgroup, mount, process or shim socket of these containers remains
-    (``with_parent``: nor the namespace's parent cgroup)."""
-    left: list[str] = []
-
-    def clean() -> bool:
-        left[:] = container_leftovers(list(ids), ctr.runc_root, ctr.namespace,
-                                      with_parent=with_parent)
-        left.extend(f"shim socket {s}" for s in
-                    (shim_socket(ctr.containerd.address, ctr.namespace, cid) for cid in ids)
-                    if s.exists())
-        return not left
-
-    assert wait_for(clean), f"left behind: {left}"
+    """Nothing of these containers remains (``with_parent``: nor the namespace's
+    parent cgroup)."""
+    assert_containers_gone(list(ids), ctr.runc_root, ctr.namespace,
+                           containerd_address=ctr.containerd.address,
+                           namespace=ctr.namespace, with_parent=with_parent)
 
 
 @pytest.fixture(scope="module")

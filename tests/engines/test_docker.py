@@ -24,7 +24,7 @@ import pytest
 from daemons import (
     Containerd,
     Dockerd,
-    container_leftovers,
+    assert_containers_gone,
     host_leaks,
     host_snapshot,
     remove_tree,
@@ -103,19 +103,11 @@ def assert_pyoci_ran(docker: Docker, cid: str) -> None:
 
 
 def assert_gone(docker: Docker, *ids: str, with_parent: bool = False) -> None:
-    """No state, cgroup, mount, process or shim socket of these containers remains
-    (``with_parent``: nor dockerd's cgroup parent)."""
-    left: list[str] = []
-    address = docker.dockerd.containerd_address
-
-    def clean() -> bool:
-        left[:] = container_leftovers(list(ids), docker.dockerd.runtime_root,
-                                      docker.dockerd.cgroup_parent, with_parent=with_parent)
-        left.extend(f"shim socket {s}" for s in
-                    (shim_socket(address, "moby", cid) for cid in ids) if s.exists())
-        return not left
-
-    assert wait_for(clean), f"left behind: {left}"
+    """Nothing of these containers remains (``with_parent``: nor dockerd's cgroup
+    parent)."""
+    assert_containers_gone(list(ids), docker.dockerd.runtime_root, docker.dockerd.cgroup_parent,
+                           containerd_address=docker.dockerd.containerd_address,
+                           namespace="moby", with_parent=with_parent)
 
 
 @pytest.fixture(scope="module")
