@@ -38,6 +38,7 @@ from tests.conftest import (
     official_validator,
     reap_children,
 )
+from tests.jsontree import nodes
 
 pytestmark = [pytest.mark.root, needs_root]
 
@@ -58,17 +59,9 @@ def report_counts() -> Iterator[None]:
     print(f"\nhypothesis examples run: {COUNTS}")
 
 
-def walk(node: Any, prefix: Path_ = ()) -> Iterator[tuple[Path_, Any]]:
+def walk(node: Any) -> Iterator[tuple[Path_, Any]]:
     """Every (path, value) below ``node``."""
-    if isinstance(node, dict):
-        items: Any = node.items()
-    elif isinstance(node, list):
-        items = enumerate(node)
-    else:
-        return
-    for key, value in items:
-        yield prefix + (key,), value
-        yield from walk(value, prefix + (key,))
+    return ((path, value) for path, value in nodes(node) if path)
 
 
 def dotted(path: Path_) -> str:

@@ -30,6 +30,7 @@ from pyoci.config import fastcheck
 from pyoci.config.validate import SCHEMA_FILES, _schemas_dir, _validator, is_valid
 from pyoci.container.spec import default_spec
 from pyoci.errors import ConfigError
+from tests.jsontree import copy_json, nodes
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -147,24 +148,6 @@ def _documents() -> list[tuple[str, str, Any]]:
     return docs
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
-def _nodes(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    yield path, value
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _nodes(child, (*path, key))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _nodes(child, (*path, i))
-
-
 def _shape(value: Any) -> Any:
     return tuple(sorted(value)) if isinstance(value, dict) else type(value).__name__
 
@@ -176,7 +159,7 @@ def _mutations(doc: Any) -> Iterator[tuple[str, tuple[Any, ...], Any]]:
     options of a features document) would only repeat verdicts: first one only.
     """
     seen: set[tuple[Any, ...]] = set()
-    for path, value in _nodes(doc):
+    for path, value in nodes(doc):
         signature = (tuple("*" if isinstance(p, int) else p for p in path), _shape(value))
         if signature in seen:
             continue
@@ -214,17 +197,17 @@ def _prune(doc: Any, path: tuple[Any, ...]) -> Any:
 
 def _mutate(doc: Any, label: str, path: tuple[Any, ...], new: Any) -> Any:
     if not path:
-        return _copy(new)
-    mutant = _copy(doc)
+        return copy_json(new)
+    mutant = copy_json(doc)
     parent = mutant
     for part in path[:-1]:
         parent = parent[part]
     if label == "delete":
         del parent[path[-1]]
     elif isinstance(parent, list) and path[-1] == len(parent):
-        parent.append(_copy(new))
+        parent.append(copy_json(new))
     else:
-        parent[path[-1]] = _copy(new)
+        parent[path[-1]] = copy_json(new)
     return mutant
 
 
@@ -296,7 +279,7 @@ _JSON = st.recursive(
 @cache
 def _paths(kind_index: int) -> tuple[str, Any, list[tuple[Any, ...]]]:
     kind, _label, doc = _documents()[kind_index]
-    return kind, doc, [path for path, _ in _nodes(doc)]
+    return kind, doc, [path for path, _ in nodes(doc)]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -32,6 +32,7 @@ from pyoci.config.validate import (
     validate_state,
 )
 from pyoci.errors import ConfigError
+from tests.jsontree import copy_json, nodes
 
 SPEC_DIR = Path(
     os.environ.get("OCI_SPEC_DIR")
@@ -337,25 +338,6 @@ def _good_documents() -> list[tuple[str, str, Any]]:
     return docs
 
 
-def _copy(value: Any) -> Any:
-    """A deep copy of JSON data, faster than copy.deepcopy."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
-def _nodes(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    yield path, value
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield from _nodes(child, (*path, key))
-    elif isinstance(value, list):
-        for i, child in enumerate(value):
-            yield from _nodes(child, (*path, i))
-
-
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
@@ -377,7 +359,7 @@ def _mutations(doc: Any) -> Iterator[tuple[str, tuple[Any, ...], Any]]:
     options of runc's features) give the same verdicts: only the first is kept.
     """
     seen: set[tuple[str, Any]] = set()
-    for path, value in _nodes(doc):
+    for path, value in nodes(doc):
         signature = (_generic(path), _shape(value))
         if signature in seen:
             continue
@@ -420,15 +402,15 @@ def _prune(doc: Any, path: tuple[Any, ...], depth: int = 0) -> Any:
 
 def _mutate(doc: Any, label: str, path: tuple[Any, ...], new: Any) -> Any:
     if not path:
-        return _copy(new)
-    mutant = _copy(doc)
+        return copy_json(new)
+    mutant = copy_json(doc)
     parent = mutant
     for part in path[:-1]:
         parent = parent[part]
     if label == "delete":
         del parent[path[-1]]
     else:
-        parent[path[-1]] = _copy(new)
+        parent[path[-1]] = copy_json(new)
     return mutant
 
 
@@ -463,7 +445,7 @@ def test_good_documents_are_valid() -> None:
         assert _official(kind).is_valid(doc), f"official rejects {label}"
         assert is_valid(kind, doc), f"pyoci rejects {label}"
     validate_config(RICH_CONFIG)
-    check_config(_copy(RICH_CONFIG))
+    check_config(copy_json(RICH_CONFIG))
 
 
 def test_mutants_match_official() -> None:
