@@ -648,6 +648,8 @@ def _limit_values(kind: str) -> tuple[int, int]:
     top = 1 << 40 if host_hard == resource.RLIM_INFINITY else host_hard
     if kind == "NOFILE":
         top = min(top, 4099)
+    if top < 17:  # e.g. a core hard limit of 0: no room below it, only 0..top
+        return 0, top
     return top - 17, top - 7
 
 
