@@ -10,6 +10,7 @@ container stops or its cgroup is removed.
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import sys
@@ -69,6 +70,7 @@ def events(store: StateStore, container_id: str, *, stats: bool, interval: float
         _emit(stats_event(state))
         return
     watcher = OomWatcher(state.cgroup.get("paths", {}))
+    gc.enable()  # the launcher turns it off for short commands; this one runs for long
     try:
         _loop(state, watcher, interval)
     finally:
