@@ -137,6 +137,14 @@ def _store(g: Globals):  # noqa: ANN202 - StateStore is imported lazily
     return StateStore(g.root)
 
 
+def _warm_up_cgroups() -> None:
+    """create, run and exec put a process in a cgroup: start that first, before
+    the imports, so the kernel's wait for it overlaps them (pyoci.cgroups.warmup)."""
+    from pyoci.cgroups import warmup
+
+    warmup.begin()
+
+
 def _container_id(pos: list[str]) -> str:
     return pos[0]
 
@@ -168,6 +176,7 @@ def _create_options(g: Globals, opts: dict, pos: list[str]):  # noqa: ANN202
 
 
 def cmd_create(g: Globals, opts: dict, pos: list[str]) -> int:
+    _warm_up_cgroups()
     from pyoci.container.create import create
 
     create(_store(g), _create_options(g, opts, pos))
@@ -175,6 +184,7 @@ def cmd_create(g: Globals, opts: dict, pos: list[str]) -> int:
 
 
 def cmd_run(g: Globals, opts: dict, pos: list[str]) -> int:
+    _warm_up_cgroups()
     from pyoci.container.run import run
 
     return run(_store(g), _create_options(g, opts, pos), detach=opts.get("detach", False))
@@ -283,6 +293,7 @@ def cmd_events(g: Globals, opts: dict, pos: list[str]) -> int:
 
 
 def cmd_exec(g: Globals, opts: dict, pos: list[str]) -> int:
+    _warm_up_cgroups()
     from pyoci.container.exec import ExecOptions, exec_container
 
     preserve = opts.get("preserve_fds", "0")

@@ -19,6 +19,7 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
 
 from pyoci import faults, jsonio, syscalls
+from pyoci.cgroups import warmup
 from pyoci.container.state import CREATED, PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
@@ -256,7 +257,10 @@ def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
     pid = 0
     try:
         protocol.expect(parent_end, protocol.READY)
-        cgroup.add(child)  # type: ignore[attr-defined]
+        try:
+            cgroup.add(child)  # type: ignore[attr-defined]
+        finally:
+            warmup.end()
         faults.maybe_fail("exec.cgroup")
         protocol.send(parent_end, Message(protocol.GO))
         pid = protocol.expect(parent_end, protocol.PID).pid

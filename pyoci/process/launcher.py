@@ -16,7 +16,7 @@ import _socket as socket  # socket.py costs ~8 ms
 import os
 
 from pyoci import syscalls
-from pyoci.cgroups import CgroupManager
+from pyoci.cgroups import CgroupManager, warmup
 from pyoci.errors import PyociError
 from pyoci.namespaces import write_id_maps
 from pyoci.process import protocol
@@ -99,6 +99,8 @@ def _join(cgroup: CgroupManager, init_pid: int, chan: socket.socket) -> None:
     except PyociError:
         _raise_child_error(chan)  # an init that failed meanwhile: its error, not ESRCH
         raise
+    finally:
+        warmup.end()
     try:
         protocol.send(chan, Message(protocol.JOINED))
     except OSError:
