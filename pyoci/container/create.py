@@ -29,7 +29,7 @@ from pyoci.container.state import (
 from pyoci.errors import ConfigError, PyociError, UsageError
 from pyoci.namespaces import NamespacePlan
 from pyoci.process import has_placement
-from pyoci.process.init import InitContext
+from pyoci.process.context import InitContext
 from pyoci.process.launcher import launch
 from pyoci.process.sealed import must_seal, reexec_sealed
 from pyoci.security import has_seccomp, lsm
@@ -101,26 +101,32 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
         state.cgroup = cgroup.planned_state()
         cdir.save(state)
         faults.maybe_fail("state")
-        cgroup = _create_cgroup(cgroup, rootless=opts.rootless)
-        faults.maybe_fail("cgroup")
-        state.cgroup = cgroup.to_state()
-        if cgroup.driver == "systemd":  # the scope's cgroup exists once stage 1 is in it
-            cgroup.after_join.append(
-                lambda: _apply_resources(config, cgroup, rootless=opts.rootless))
-        else:
-            _apply_resources(config, cgroup, rootless=opts.rootless)  # before the process joins
-            faults.maybe_fail("linux.resources")
         ctx = _init_context(opts, bundle, config, namespaces, cdir, cleanup, terminal)
         faults.maybe_fail("exec.sock")
         if config.get("hooks"):  # createContainer/startContainer hooks read it in the init
             ctx.hook_state = state.public(CREATED)
             # The init runs them after pivot_root, where no first import finds a file.
             from pyoci.container import hooks  # noqa: F401
-        pid = launch(ctx, cgroup, rootless=opts.rootless,
-                     before_pivot=lambda init_pid: _before_pivot(config, state, init_pid,
-                                                                 rollback, cleanup),
-                     on_seccomp=lambda init_pid, fd: _seccomp_listener(config, state,
-                                                                       init_pid, fd))
+
+        def make_cgroup() -> cgroups.CgroupManager:
+            """Runs in the parent while stage 1 imports the init's code and
+            unshares: the cgroup's mkdirs and limits overlap them."""
+            made = _create_cgroup(cgroup, rootless=opts.rootless)
+            faults.maybe_fail("cgroup")
+            state.cgroup = made.to_state()
+            if made.driver == "systemd":  # the scope's cgroup exists once stage 1 is in it
+                made.after_join.append(
+                    lambda: _apply_resources(config, made, rootless=opts.rootless))
+            else:
+                _apply_resources(config, made, rootless=opts.rootless)  # before the init joins
+                faults.maybe_fail("linux.resources")
+            return made
+
+        pid, cgroup = launch(ctx, make_cgroup, rootless=opts.rootless,
+                             before_pivot=lambda init_pid: _before_pivot(config, state, init_pid,
+                                                                         rollback, cleanup),
+                             on_seccomp=lambda init_pid, fd: _seccomp_listener(config, state,
+                                                                               init_pid, fd))
         rollback.push(_kill, pid)
         state.cgroup = cgroup.to_state()  # the systemd driver learnt its paths in launch
         state.init = ProcessIdentity.of(pid)

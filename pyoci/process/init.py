@@ -21,12 +21,12 @@ from pyoci import faults, syscalls
 from pyoci.container.state import INIT_WAITING_NAME
 from pyoci.errors import PyociError
 from pyoci.namespaces import (
-    NamespacePlan,
     bring_up_loopback,
     join_namespaces,
     write_time_offsets,
 )
 from pyoci.process import has_placement, protocol
+from pyoci.process.context import InitContext
 from pyoci.process.protocol import Message
 from pyoci.process.setup import ExecPlan, exec_process, finalize_process
 from pyoci.rootfs import prepare_rootfs
@@ -36,34 +36,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs milliseconds at start-up; only the checker needs it
     from typing import NoReturn
 
-
-class InitContext:
-    """Everything the children need; fork hands it over without serialising."""
-
-    def __init__(self, container_id: str, bundle: str, config: dict,
-                 namespaces: NamespacePlan, *, exec_listener: socket.socket | None = None,
-                 console_socket: socket.socket | None = None, preserve_fds: int = 0,
-                 no_pivot: bool = False, no_new_keyring: bool = False,
-                 extra_env: list[str] | None = None, debug: bool = False,
-                 parent_fds: list[int] | None = None, rootless: bool = False) -> None:
-        self.container_id = container_id
-        self.bundle = bundle
-        self.config = config
-        self.namespaces = namespaces
-        self.exec_listener = exec_listener
-        self.console_socket = console_socket
-        self.preserve_fds = preserve_fds
-        self.no_pivot = no_pivot
-        self.no_new_keyring = no_new_keyring
-        self.extra_env = extra_env or []
-        self.debug = debug
-        # The parent's fds the children must not keep, e.g. the state dir's flock.
-        self.parent_fds = parent_fds or []
-        self.rootless = rootless
-        # The state document (runtime.md) for createContainer and startContainer
-        # hooks, set by create when the config has hooks; the init fills in its
-        # host pid (from RESUME) and the status of the moment.
-        self.hook_state: dict | None = None
+    from pyoci.namespaces import NamespacePlan
 
 
 def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:
@@ -99,6 +72,11 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     join_namespaces(ns)
     if ns.new & syscalls.CLONE_NEWUSER:
         syscalls.unshare(syscalls.CLONE_NEWUSER)
+    # Without a user namespace nothing the parent does before GO matters to the
+    # other namespaces: make them now, while the parent makes the cgroup.
+    early = not ns.has("user")
+    if early:
+        _unshare_rest(ns)
     protocol.send(chan, Message(protocol.READY))
     protocol.expect(chan, protocol.GO)
     if late:
@@ -106,14 +84,8 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     if ns.has("user"):
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
-    # The cgroup namespace waits for the init's cgroup (see _join_cgroup).
-    rest = ns.new & ~(syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWCGROUP)
-    if rest:
-        try:
-            syscalls.unshare(rest)
-        except OSError as e:
-            raise PyociError(f"linux.namespaces: unshare: {e.strerror}") from None
-    faults.maybe_fail_namespace(ns)
+    if not early:
+        _unshare_rest(ns)
     if ns.new & syscalls.CLONE_NEWTIME:
         write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
     if ns.has("pid") or ns.has("time"):
@@ -124,6 +96,18 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     else:
         protocol.send(chan, Message(protocol.PID, pid=os.getpid()))
     _container_init(ctx, chan)
+
+
+def _unshare_rest(ns: NamespacePlan) -> None:
+    """Every new namespace but user (done first) and cgroup (it waits for the
+    init's cgroup, see launcher._join)."""
+    rest = ns.new & ~(syscalls.CLONE_NEWUSER | syscalls.CLONE_NEWCGROUP)
+    if rest:
+        try:
+            syscalls.unshare(rest)
+        except OSError as e:
+            raise PyociError(f"linux.namespaces: unshare: {e.strerror}") from None
+    faults.maybe_fail_namespace(ns)
 
 
 def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:

@@ -1,7 +1,9 @@
 """The parent's half of the two-stage fork.
 
-The parent forks stage 1, and while that child waits it writes the uid/gid
-maps (only a process outside the new user namespace may); once stage 1 has
+The parent forks stage 1 first and makes the container's cgroup while that
+child imports the init's code and sets up its namespaces (the two take about
+as long, on two cores). Then it writes the uid/gid maps (only a process outside
+the new user namespace may); once stage 1 has
 forked the init it puts the init in its cgroup, before the init makes its
 cgroup namespace or mounts anything, so every process the container runs
 starts inside it.
@@ -20,18 +22,21 @@ from pyoci.cgroups import CgroupManager, warmup
 from pyoci.errors import PyociError
 from pyoci.namespaces import write_id_maps
 from pyoci.process import protocol
-from pyoci.process.init import InitContext, run_child
+from pyoci.process.context import InitContext
 from pyoci.process.protocol import Message
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections.abc imports collections: ~1.5 ms of start-up
     from collections.abc import Callable
+    from typing import NoReturn
 
 
-def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
+def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootless: bool,
            before_pivot: Callable[[int], None] | None = None,
-           on_seccomp: Callable[[int, int], None] | None = None) -> int:
-    """Fork the container and return its init's host pid once it is created.
+           on_seccomp: Callable[[int, int], None] | None = None,
+           ) -> tuple[int, CgroupManager]:
+    """Fork the container; return its init's host pid, once it is created, and
+    the cgroup ``make_cgroup()`` made (it runs right after the fork).
 
     ``before_pivot(init_pid)`` is the runtime's part of creation that needs the
     container's namespaces but must precede pivot_root (the init waits for it).
@@ -41,10 +46,12 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
     stage1 = os.fork()
     if stage1 == 0:
         parent_end.close()
-        run_child(ctx, child_end)
+        _stage1(ctx, child_end)
     child_end.close()
     init_pid = 0
+    cgroup = None
     try:
+        cgroup = make_cgroup()
         protocol.expect(parent_end, protocol.READY)
         if ctx.namespaces.new & syscalls.CLONE_NEWUSER:
             write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
@@ -76,13 +83,25 @@ def launch(ctx: InitContext, cgroup: CgroupManager, *, rootless: bool,
     except BaseException as e:
         for pid in (init_pid, stage1):
             _kill_and_reap(pid)
-        if isinstance(e, protocol.ChannelClosed) and cgroup.oom_killed():
+        if (isinstance(e, protocol.ChannelClosed) and cgroup is not None
+                and cgroup.oom_killed()):
             raise PyociError("linux.resources.memory.limit: the OOM killer killed the "
                              "container's init during set-up (the limit is too small)") from None
         raise
     finally:
         parent_end.close()
-    return init_pid
+    return init_pid, cgroup
+
+
+def _stage1(ctx: InitContext, chan: socket.socket) -> NoReturn:
+    """The child's side: import the init's code here, not in the parent (see the
+    module docstring), and never return into the parent's code."""
+    try:
+        from pyoci.process.init import run_child
+    except BaseException as exc:  # noqa: BLE001 - every error must reach the parent
+        protocol.report_error(chan, exc, ctx.debug)
+        os._exit(1)
+    run_child(ctx, chan)
 
 
 def _join(cgroup: CgroupManager, init_pid: int, chan: socket.socket) -> None:
