@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import _thread
 import os
+import sys
 
 _INTERVAL = 0.003  # seconds: well inside one grace period (~10 ms here)
+_SWITCH_INTERVAL = 0.0005
 
 
 class _Warmup:
@@ -34,6 +36,7 @@ class _Warmup:
         self.stop.acquire()
         self.done = _thread.allocate_lock()
         self.done.acquire()
+        self.switch_interval = 0.005
 
     def loop(self) -> None:
         try:
@@ -72,6 +75,10 @@ def begin() -> None:
         os.close(fd)
         return
     _current = warm
+    # The thread needs the GIL for a moment every round; by default the main
+    # thread keeps it up to 5 ms, long enough to let the fast path lapse.
+    warm.switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(_SWITCH_INTERVAL)
 
 
 def end() -> None:
@@ -84,6 +91,7 @@ def end() -> None:
     warm.done.acquire()
     os.close(warm.fd)
     warm.fd = -1
+    sys.setswitchinterval(warm.switch_interval)
 
 
 def _open_own_procs() -> int:
