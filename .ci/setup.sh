@@ -37,7 +37,9 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 # The command engines call: the venv's interpreter with -I -S (no site, no user or
 # environment paths: ~10 ms cheaper per call, and immune to PYTHON* variables an
-# engine's environment may carry), with the project and its dependencies on sys.path.
+# engine's environment may carry), with the project first on sys.path and its
+# dependencies last, as site.py orders them (a stdlib C module such as _json is
+# then found without a listing of site-packages).
 # exit_now skips the interpreter's teardown (~4 ms; only stdio needs flushing).
 # The cycle collector is off: a command lives milliseconds, and its passes over
 # the freshly imported modules cost ~2 ms of every create (events, the one
@@ -48,7 +50,8 @@ cat > .venv/bin/pyoci <<LAUNCHER
 import gc
 gc.disable()
 import sys
-sys.path[:0] = ["$PWD", "$site"]
+sys.path[:0] = ["$PWD"]
+sys.path.append("$site")
 from pyoci.cli import exit_now, main
 exit_now(main())
 LAUNCHER

@@ -27,6 +27,14 @@ PYOCI = [str(REPO / ".venv" / "bin" / "pyoci")] if (REPO / ".venv" / "bin" / "py
     else [sys.executable, "-m", "pyoci"]
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
+
+def launcher_path_lines() -> str:
+    """The sys.path set-up of the pyoci launcher, line for line, for probes
+    that run pyoci.cli in ``python -I -S`` exactly as the launcher would."""
+    return "\n".join(line for line in Path(PYOCI[0]).read_text().splitlines()
+                     if line.startswith("sys.path"))
+
+
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (creates real containers)")
 
 

@@ -10,20 +10,27 @@ it, and reports ``sys.modules`` when it is done.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import PYOCI, Bundle, Pyoci, assert_nothing_left, needs_root, reap_children
+from conftest import (
+    PYOCI,
+    Bundle,
+    Pyoci,
+    assert_nothing_left,
+    launcher_path_lines,
+    needs_root,
+    reap_children,
+)
 
 pytestmark = needs_root
 
 PROBE = """
 import sys
-sys.path[:0] = {paths!r}
+{path_lines}
 from pyoci.cli import main
 rc = main({argv!r})
 with open({report!r}, "w") as f:
@@ -64,10 +71,9 @@ def _modules(pyoci: Pyoci, tmp_path: Path, *args: str, status: int = 0) -> set[s
     venv_python = launcher.with_name("python")
     if len(PYOCI) != 1 or not venv_python.exists():
         pytest.skip("the probe needs .venv/bin/pyoci and its interpreter")
-    paths = json.loads(launcher.read_text().split("sys.path[:0] = ", 1)[1].splitlines()[0])
     report = tmp_path / "report"
     argv = ["--root", str(pyoci.root), *args]
-    probe = PROBE.format(paths=paths, argv=argv, report=str(report))
+    probe = PROBE.format(path_lines=launcher_path_lines(), argv=argv, report=str(report))
     with tempfile.TemporaryFile() as out:  # create hands its stdio to the container
         subprocess.run([str(venv_python), "-I", "-S", "-c", probe], stdout=out, stderr=out,
                        stdin=subprocess.DEVNULL, timeout=60, check=True)

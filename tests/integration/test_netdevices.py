@@ -19,7 +19,7 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from conftest import PYOCI, Bundle, Pyoci, assert_nothing_left, needs_root
+from conftest import PYOCI, Bundle, Pyoci, assert_nothing_left, launcher_path_lines, needs_root
 
 from pyoci.container.features import features_document
 
@@ -219,7 +219,7 @@ def test_net_devices_need_the_container_own_network_namespace(
 
 IMPORT_PROBE = """
 import sys
-sys.path[:0] = {paths!r}
+{path_lines}
 from pyoci.cli import main
 rc = main({argv!r})
 with open({report!r}, "w") as f:
@@ -236,14 +236,12 @@ def test_pyroute2_is_imported_only_for_net_devices(
     venv_python = Path(PYOCI[0]).with_name("python")
     if len(PYOCI) != 1 or not venv_python.exists():
         pytest.skip("the probe needs .venv/bin/pyoci and its interpreter")
-    launcher = Path(PYOCI[0]).read_text()
-    paths = json.loads(launcher.split("sys.path[:0] = ", 1)[1].splitlines()[0])
     if with_net_devices:
         with_devices(bundle, {host_ns.dev: {"name": "eth7"}}, "true")
     cid = new_id()
     report = tmp_path / "report"
     argv = ["--root", str(pyoci.root), "create", "--bundle", str(bundle.path), cid]
-    probe = IMPORT_PROBE.format(paths=paths, argv=argv, report=str(report))
+    probe = IMPORT_PROBE.format(path_lines=launcher_path_lines(), argv=argv, report=str(report))
     with tempfile.TemporaryFile() as out:
         subprocess.run(["ip", "netns", "exec", host_ns.name, str(venv_python), "-I", "-S",
                         "-c", probe], stdout=out, stderr=out, stdin=subprocess.DEVNULL,
