@@ -166,8 +166,9 @@ def _join_cgroup(ctx: InitContext, chan: socket.socket) -> None:
     container's; nothing of the container (mounts, hooks, its program) runs
     before it.
     """
-    if _small_memory_limit(ctx.config):
-        _prefault_writable()  # while the parent waits for the grace period
+    if ctx.prefaults:
+        _prefault_writable()  # the parent joins us once this is done
+        protocol.send(chan, Message(protocol.PREFAULTED))
     faults.maybe_fail("cgroup.join")  # the init gone while the parent joins it
     protocol.expect(chan, protocol.JOINED)
     if ctx.namespaces.new & syscalls.CLONE_NEWCGROUP:
@@ -175,17 +176,6 @@ def _join_cgroup(ctx: InitContext, chan: socket.socket) -> None:
             syscalls.unshare(syscalls.CLONE_NEWCGROUP)
         except OSError as e:
             raise PyociError(f"linux.namespaces: unshare: {e.strerror}") from None
-
-
-# Below this memory limit the init pre-faults its memory before joining the
-# cgroup (~3 ms of CPU); above it the copies it makes later fit anyway.
-PREFAULT_BELOW = 64 << 20
-
-
-def _small_memory_limit(config: dict) -> bool:
-    memory = ((config.get("linux") or {}).get("resources") or {}).get("memory") or {}
-    limit = memory.get("limit")
-    return isinstance(limit, int) and 0 < limit < PREFAULT_BELOW
 
 
 def _prefault_writable() -> None:

@@ -56,24 +56,29 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
         if ctx.namespaces.new & syscalls.CLONE_NEWUSER:
             write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
         protocol.send(parent_end, Message(protocol.GO))
-        created = prepivot = False
+        created = prepivot = joined = False
+        joinable = not ctx.prefaults  # else: once the init says PREFAULTED
         while not (init_pid and created):
             # stage 1 reports the init's pid right after forking it, but a
             # descheduled stage 1 may speak after the init: take the messages in
             # any order, and answer PREPIVOT once the pid is known.
-            msg = protocol.expect(parent_end, protocol.PID, protocol.PREPIVOT, protocol.CREATED,
-                                  protocol.SECCOMP)
+            msg = protocol.expect(parent_end, protocol.PID, protocol.PREFAULTED,
+                                  protocol.PREPIVOT, protocol.CREATED, protocol.SECCOMP)
             if msg.kind == protocol.SECCOMP:
                 _forward_seccomp(parent_end, msg, init_pid, on_seccomp)
             elif msg.kind == protocol.PID:
                 init_pid = msg.pid
-                _join(cgroup, init_pid, parent_end)
-                if init_pid != stage1:
-                    _reap(stage1)
+            elif msg.kind == protocol.PREFAULTED:
+                joinable = True
             elif msg.kind == protocol.PREPIVOT:
                 prepivot = True
             else:
                 created = True
+            if init_pid and joinable and not joined:
+                _join(cgroup, init_pid, parent_end)
+                joined = True
+                if init_pid != stage1:
+                    _reap(stage1)  # it exits once it has sent PID
             if prepivot and init_pid:
                 prepivot = False
                 if before_pivot is not None:

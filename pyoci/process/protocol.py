@@ -6,10 +6,12 @@ container init) take turns:
     child  -> READY    it has joined or unshared its user namespace
     parent -> GO       uid/gid maps written: unshare the other namespaces
     child  -> PID      the container init's host pid (after the pid-ns fork)
+    init   -> PREFAULTED  under a small memory limit only: its pages are its
+                       own now (see process.context), it may join the cgroup
     parent -> JOINED   the init is in its cgroup: unshare the cgroup namespace
-                       and build the rootfs (the parent's first cgroup.procs
-                       write waits for an RCU grace period, ~10 ms, while the
-                       children fork and make their namespaces)
+                       and build the rootfs (pyoci.cgroups.warmup has had the
+                       first cgroup.procs write's RCU grace period paid while
+                       the parent imported and checked the config)
     init   -> PREPIVOT every mount is in place, the root not yet pivoted: the
                        parent's turn (netDevices, prestart/createRuntime hooks)
     parent -> RESUME   done, with the init's host pid (for its hooks): pivot and
@@ -36,6 +38,7 @@ READY = "ready"
 GO = "go"
 JOINED = "joined"
 PID = "pid"
+PREFAULTED = "prefaulted"
 PREPIVOT = "prepivot"
 RESUME = "resume"
 CREATED = "created"

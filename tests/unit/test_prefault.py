@@ -6,7 +6,9 @@ import os
 
 import pytest
 
+from pyoci.namespaces import NamespacePlan
 from pyoci.process import init
+from pyoci.process.context import PREFAULT_BELOW, InitContext
 
 
 @pytest.mark.parametrize(("memory", "expected"), [
@@ -14,12 +16,13 @@ from pyoci.process import init
     ({}, False),
     ({"limit": -1}, False),
     ({"limit": 1 << 20}, True),
-    ({"limit": init.PREFAULT_BELOW}, False),
+    ({"limit": PREFAULT_BELOW}, False),
     ({"limit": 1 << 30}, False),
 ])
 def test_small_memory_limit(memory: dict | None, expected: bool) -> None:
     resources = {} if memory is None else {"memory": memory}
-    assert init._small_memory_limit({"linux": {"resources": resources}}) is expected
+    config = {"linux": {"resources": resources}}
+    assert InitContext("c", "/b", config, NamespacePlan.from_config(config)).prefaults is expected
 
 
 def _shared_dirty_kib_in_child(prefault: bool) -> int:
