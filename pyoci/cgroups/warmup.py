@@ -10,7 +10,8 @@ behind it.
 
 ``begin`` starts a thread that moves this process into the cgroup it is
 already in (a migration that changes nothing, so no controller sees it), and
-repeats that every few milliseconds so the window stays open; the wait now
+repeats that every 6 ms (plus up to the 5 ms the main thread may keep the
+GIL: about one grace period) so the window stays open; the wait now
 runs while the main thread imports, validates and forks. ``end`` stops the
 thread once the real writes are done. Nothing here can fail a command: a
 cgroup we may not write to (rootless) just means no warm-up.
@@ -23,10 +24,8 @@ from __future__ import annotations
 
 import _thread
 import os
-import sys
 
-_INTERVAL = 0.003  # seconds: well inside one grace period (~10 ms here)
-_SWITCH_INTERVAL = 0.0005
+_INTERVAL = 0.006  # seconds: inside one grace period (~10 ms here) with the GIL wait
 
 
 class _Warmup:
@@ -36,7 +35,6 @@ class _Warmup:
         self.stop.acquire()
         self.done = _thread.allocate_lock()
         self.done.acquire()
-        self.switch_interval = 0.005
 
     def loop(self) -> None:
         try:
@@ -75,10 +73,6 @@ def begin() -> None:
         os.close(fd)
         return
     _current = warm
-    # The thread needs the GIL for a moment every round; by default the main
-    # thread keeps it up to 5 ms, long enough to let the fast path lapse.
-    warm.switch_interval = sys.getswitchinterval()
-    sys.setswitchinterval(_SWITCH_INTERVAL)
 
 
 def end() -> None:
@@ -91,7 +85,6 @@ def end() -> None:
     warm.done.acquire()
     os.close(warm.fd)
     warm.fd = -1
-    sys.setswitchinterval(warm.switch_interval)
 
 
 def _open_own_procs() -> int:
