@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -26,6 +27,9 @@ from pathlib import Path
 
 from tests.conftest import processes_with
 
+REPO = Path(__file__).resolve().parents[2]
+ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
+PYOCI_BIN = str(REPO / ".venv" / "bin" / "pyoci")
 SHIM_SOCKET_DIR = Path("/run/containerd/s")
 READY_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
@@ -37,6 +41,42 @@ HOST_DEFAULTS = (Path("/run/containerd"), Path("/var/lib/containerd"), Path("/op
 
 class DaemonError(RuntimeError):
     """A daemon did not come up; the message names its log."""
+
+
+def missing_prerequisites(daemon: str, tools: tuple[str, ...]) -> str | None:
+    """Why this machine cannot run the tests of an engine that runs ``daemon``
+    (root, ``tools``, pyoci's launcher, the demo rootfs), or None."""
+    if os.geteuid() != 0:
+        return f"needs root (runs {daemon} and real containers)"
+    for tool in tools:
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (tests/engines/install.sh installs it)"
+    if not os.access(PYOCI_BIN, os.X_OK):
+        return f"{PYOCI_BIN} is missing (run .ci/setup.sh)"
+    if not (ROOTFS / "bin" / "busybox").exists():
+        return f"{ROOTFS} is not built (run bundles/busybox/build-rootfs.sh)"
+    return None
+
+
+def run_client(cmd: list[str], *, check: bool, timeout: float,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """An engine client's command, stdin closed and output kept; ``check``: a
+    non-zero exit fails the test with the command and both outputs."""
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, env=env, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{shlex.join(cmd)} exited {proc.returncode}:\n"
+                             f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
+    return proc
+
+
+def running_pid(state_file: Path) -> int:
+    """The init pid pyoci recorded in ``state_file`` once the container runs, else 0."""
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return 0
+    return state["init"]["pid"] if state.get("status") == "running" else 0
 
 
 def host_snapshot() -> dict[str, list[str]]:

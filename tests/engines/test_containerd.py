@@ -14,7 +14,6 @@ import atexit
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,11 +22,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 from daemons import (
+    PYOCI_BIN,
+    ROOTFS,
     Containerd,
     assert_containers_gone,
     host_leaks,
     host_snapshot,
+    missing_prerequisites,
     remove_tree,
+    run_client,
+    running_pid,
     shim_socket,
     wait_for,
 )
@@ -38,22 +42,6 @@ if TYPE_CHECKING:  # the fixtures come from tests/conftest.py; only their types 
 
 IMAGE = "pyoci-test/busybox:latest"
 IMAGE_REF = f"docker.io/{IMAGE}"
-REPO = Path(__file__).resolve().parents[2]
-ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
-PYOCI_BIN = str(REPO / ".venv" / "bin" / "pyoci")
-
-
-def missing_tools() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (runs containerd and real containers)"
-    for tool in ("containerd", "ctr", "containerd-shim-runc-v2", "script"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (tests/engines/install.sh installs it)"
-    if not os.access(PYOCI_BIN, os.X_OK):
-        return f"{PYOCI_BIN} is missing (run .ci/setup.sh)"
-    if not (ROOTFS / "bin" / "busybox").exists():
-        return f"{ROOTFS} is not built (run bundles/busybox/build-rootfs.sh)"
-    return None
 
 
 class Ctr:
@@ -69,20 +57,11 @@ class Ctr:
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 180
                  ) -> subprocess.CompletedProcess:
-        return self.execute(self.argv(*args), check, timeout)
+        return run_client(self.argv(*args), check=check, timeout=timeout)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """``ctr run`` with pyoci (see ``run_argv``)."""
-        return self.execute(self.run_argv(*args), check, 180)
-
-    @staticmethod
-    def execute(cmd: list[str], check: bool, timeout: float) -> subprocess.CompletedProcess:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, check=False)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{shlex.join(cmd)} exited {proc.returncode}:\n"
-                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
-        return proc
+        return run_client(self.run_argv(*args), check=check, timeout=180)
 
     def argv(self, *args: str) -> list[str]:
         return ["ctr", "--address", str(self.containerd.address), "--namespace",
@@ -105,12 +84,7 @@ class Ctr:
         return self.runc_root / self.namespace / cid / "state.json"
 
     def running_pid(self, cid: str) -> int:
-        """The init pid pyoci recorded once the container runs, else 0."""
-        try:
-            state = json.loads(self.pyoci_state(cid).read_text())
-        except (OSError, ValueError):
-            return 0
-        return state["init"]["pid"] if state.get("status") == "running" else 0
+        return running_pid(self.pyoci_state(cid))
 
     def task_status(self, cid: str) -> tuple[int, str]:
         """(pid, status) from ``ctr task ls``."""
@@ -148,7 +122,8 @@ def assert_gone(ctr: Ctr, *ids: str, with_parent: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def ctr(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctr]:
-    reason = missing_tools()
+    reason = missing_prerequisites("containerd", ("containerd", "ctr", "containerd-shim-runc-v2",
+                                                  "script"))
     if reason:
         pytest.skip(reason)
     before = host_snapshot()

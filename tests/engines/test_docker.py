@@ -13,8 +13,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import shlex
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +20,17 @@ from typing import TYPE_CHECKING
 
 import pytest
 from daemons import (
+    PYOCI_BIN,
+    ROOTFS,
     Containerd,
     Dockerd,
     assert_containers_gone,
     host_leaks,
     host_snapshot,
+    missing_prerequisites,
     remove_tree,
+    run_client,
+    running_pid,
     shim_socket,
     wait_for,
 )
@@ -38,23 +41,7 @@ if TYPE_CHECKING:  # the fixtures come from tests/conftest.py; only their types 
 
 IMAGE = "pyoci-test/busybox:latest"
 DOCKER = "/usr/bin/docker"  # Debian's client, of the daemon's version
-REPO = Path(__file__).resolve().parents[2]
-ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
-PYOCI_BIN = str(REPO / ".venv" / "bin" / "pyoci")
 MEMORY_CGROUP = Path("/sys/fs/cgroup/memory")
-
-
-def missing_tools() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root (runs dockerd and real containers)"
-    for tool in ("containerd", "dockerd", "containerd-shim-runc-v2", DOCKER):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (tests/engines/install.sh installs it)"
-    if not os.access(PYOCI_BIN, os.X_OK):
-        return f"{PYOCI_BIN} is missing (run .ci/setup.sh)"
-    if not (ROOTFS / "bin" / "busybox").exists():
-        return f"{ROOTFS} is not built (run bundles/busybox/build-rootfs.sh)"
-    return None
 
 
 class Docker:
@@ -66,13 +53,8 @@ class Docker:
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 180
                  ) -> subprocess.CompletedProcess:
-        cmd = [DOCKER, *args]
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=timeout, env=self.dockerd.env(), check=False)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"{shlex.join(cmd)} exited {proc.returncode}:\n"
-                                 f"stdout: {proc.stdout}\nstderr: {proc.stderr}")
-        return proc
+        return run_client([DOCKER, *args], check=check, timeout=timeout,
+                          env=self.dockerd.env())
 
     def run_argv(self, *args: str) -> list[str]:
         """``docker run`` with pyoci: the flags the README documents (plus no network)."""
@@ -82,12 +64,7 @@ class Docker:
         return self.dockerd.runtime_root / "moby" / cid / "state.json"
 
     def running_pid(self, cid: str) -> int:
-        """The init pid pyoci recorded once the container runs, else 0."""
-        try:
-            state = json.loads(self.pyoci_state(cid).read_text())
-        except (OSError, ValueError):
-            return 0
-        return state["init"]["pid"] if state.get("status") == "running" else 0
+        return running_pid(self.pyoci_state(cid))
 
     def remove_everything(self) -> None:
         listed = self("ps", "-aq", "--no-trunc", check=False, timeout=60).stdout.split()
@@ -112,7 +89,8 @@ def assert_gone(docker: Docker, *ids: str, with_parent: bool = False) -> None:
 
 @pytest.fixture(scope="module")
 def docker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Docker]:
-    reason = missing_tools()
+    reason = missing_prerequisites("dockerd", ("containerd", "dockerd",
+                                               "containerd-shim-runc-v2", DOCKER))
     if reason:
         pytest.skip(reason)
     before = host_snapshot()
