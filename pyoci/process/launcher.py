@@ -3,10 +3,9 @@
 The parent forks stage 1 first and makes the container's cgroup while that
 child imports the init's code and sets up its namespaces (the two take about
 as long, on two cores). Then it writes the uid/gid maps (only a process outside
-the new user namespace may); once stage 1 has
-forked the init it puts the init in its cgroup, before the init makes its
-cgroup namespace or mounts anything, so every process the container runs
-starts inside it.
+the new user namespace may); once stage 1 has forked the init it puts the init
+in its cgroup, before the init makes its cgroup namespace or mounts anything,
+so every process the container runs starts inside it.
 On any failure every forked process is killed and reaped before the error
 goes up, so nothing is left running.
 """
@@ -46,7 +45,7 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
     stage1 = os.fork()
     if stage1 == 0:
         parent_end.close()
-        _stage1(ctx, child_end)
+        _enter_stage1(ctx, child_end)
     child_end.close()
     init_pid = 0
     cgroup = None
@@ -98,7 +97,7 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
     return init_pid, cgroup
 
 
-def _stage1(ctx: InitContext, chan: socket.socket) -> NoReturn:
+def _enter_stage1(ctx: InitContext, chan: socket.socket) -> NoReturn:
     """The child's side: import the init's code here, not in the parent (see the
     module docstring), and never return into the parent's code."""
     try:
@@ -112,11 +111,12 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> NoReturn:
 def _join(cgroup: CgroupManager, init_pid: int, chan: socket.socket) -> None:
     """Put the init in its cgroup, then let it go on (JOINED).
 
-    The init, not stage 1: the first cgroup.procs write waits for an RCU grace
-    period (~10 ms), which stage 1's namespaces and fork no longer wait behind;
-    and the fork's page tables and copies are not charged to the container,
-    so a smaller memory limit suffices. The init makes its cgroup namespace
-    and its first mount only after JOINED.
+    The init, not stage 1: the fork's page tables and copies are not charged
+    to the container, so a smaller memory limit suffices (and under a small
+    one the init has copied its pages first: PREFAULTED). The write is quick
+    because pyoci.cgroups.warmup paid its RCU grace period earlier; this is
+    the last cgroup.procs write of create, so the warm-up ends here. The init
+    makes its cgroup namespace and its first mount only after JOINED.
     """
     try:
         cgroup.add(init_pid)
