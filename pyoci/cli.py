@@ -9,10 +9,10 @@ they use only when they run: start-up time is part of every engine call.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see pyoci/paths.py
 import sys
 
-from pyoci import __version__
+from pyoci import __version__, paths
 from pyoci.errors import PyociError, UsageError
 
 DEFAULT_ROOT = "/run/pyoci"
@@ -122,10 +122,11 @@ def parse_globals(argv: list[str]) -> tuple[Globals, list[str]]:
         for key, value in opts.items():
             if hasattr(g, key):
                 setattr(g, key, value)
-    if g.root == DEFAULT_ROOT and os.geteuid() != 0 and "XDG_RUNTIME_DIR" in os.environ \
+    runtime_dir = paths.environ("XDG_RUNTIME_DIR")
+    if g.root == DEFAULT_ROOT and posix.geteuid() != 0 and runtime_dir is not None \
             and not any(_normalise(a).partition("=")[0] == "--root" for a in argv[:i]):
         # Unprivileged, like runc: state goes where the user may write it.
-        g.root = os.path.join(os.environ["XDG_RUNTIME_DIR"], "pyoci")
+        g.root = paths.join(runtime_dir, "pyoci")
     if g.log_format not in ("text", "json"):
         raise UsageError(f"--log-format: unknown format {g.log_format!r} (want text or json)")
     return g, argv[i:]
@@ -151,7 +152,7 @@ def _container_id(pos: list[str]) -> str:
 
 def _rootless(g: Globals) -> bool:
     if g.rootless == "auto":
-        return os.geteuid() != 0
+        return posix.geteuid() != 0
     return g.rootless.lower() in _TRUE
 
 
@@ -486,4 +487,4 @@ def exit_now(code: int) -> None:
             stream.flush()
         except (OSError, ValueError):
             code = code or 120
-    os._exit(code)
+    posix._exit(code)

@@ -24,28 +24,29 @@ until pyoci is dead, so the kill is exactly there.
 from __future__ import annotations
 
 import _signal
-import os
+import posix  # not os: see pyoci/paths.py
 
+from pyoci import paths
 from pyoci.errors import PyociError
 
-_SPEC = os.environ.get("PYOCI_FAULT_INJECT", "")
+_SPEC = paths.environ("PYOCI_FAULT_INJECT") or ""
 _POINT, _, _MODE = _SPEC.partition(":")
 # The process that imported us is the pyoci command; its children inherit the fd.
-_MAIN_PID = os.getpid()
+_MAIN_PID = posix.getpid()
 _MAIN_PIDFD = _KILL_PIPE = -1
 
 
 def _start_executioner() -> None:
     """Fork the process that kills pyoci when a point asks (kill mode only)."""
     global _MAIN_PIDFD, _KILL_PIPE  # noqa: PLW0603 - set once, at import
-    _MAIN_PIDFD = os.pidfd_open(_MAIN_PID)
-    read_end, _KILL_PIPE = os.pipe()  # close-on-exec: no container program keeps it
-    if os.fork() == 0:
-        os.close(_KILL_PIPE)
-        if os.read(read_end, 1):
+    _MAIN_PIDFD = posix.pidfd_open(_MAIN_PID)
+    read_end, _KILL_PIPE = posix.pipe()  # close-on-exec: no container program keeps it
+    if posix.fork() == 0:
+        posix.close(_KILL_PIPE)
+        if posix.read(read_end, 1):
             _signal.pidfd_send_signal(_MAIN_PIDFD, _signal.SIGKILL)
-        os._exit(0)
-    os.close(read_end)
+        posix._exit(0)
+    posix.close(read_end)
 
 
 if _MODE == "kill":
@@ -75,11 +76,11 @@ def maybe_fail_namespace(plan: object) -> None:
 def _trigger() -> None:
     if _MODE != "kill":
         raise PyociError(f"{_POINT}: injected fault")
-    if os.getpid() == _MAIN_PID:
+    if posix.getpid() == _MAIN_PID:
         _signal.pidfd_send_signal(_MAIN_PIDFD, _signal.SIGKILL)
         while True:  # the signal is on its way: do not run past the point
-            os.sched_yield()
-    os.write(_KILL_PIPE, b"k")
+            posix.sched_yield()
+    posix.write(_KILL_PIPE, b"k")
     # A pidfd polls readable once its process is dead, from any pid namespace.
     _select.select([_MAIN_PIDFD], [], [])
     # A child carries on, as it would if pyoci had died on its own.

@@ -11,7 +11,7 @@ command line made last, to the same file; they never change an exit status.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see pyoci/paths.py
 
 from pyoci import jsonio
 from pyoci.container.state import rfc3339_now
@@ -25,7 +25,8 @@ class Logger:
         self.fmt = fmt
         self.fd = -1
         if path:
-            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self.fd = posix.open(path, posix.O_WRONLY | posix.O_APPEND | posix.O_CREAT
+                                 | posix.O_CLOEXEC, 0o644)
         global _active  # noqa: PLW0603 - warn() needs the command's logger, wherever it runs
         _active = self
 
@@ -43,7 +44,7 @@ class Logger:
             line = jsonio.dumps({"level": level, "msg": message, "time": now})
         else:
             line = f'time="{now}" level={level} msg={jsonio.dumps(message)}'
-        os.write(self.fd, (line + "\n").encode())
+        posix.write(self.fd, (line + "\n").encode())
 
 
 def warn(message: str) -> None:
@@ -57,6 +58,6 @@ def warn_stderr(message: str) -> None:
     """Stderr only: for a command that is failing anyway, whose log file must hold
     exactly one line (podman reads it as one JSON object)."""
     try:
-        os.write(2, f"pyoci: warning: {message}\n".encode())
+        posix.write(2, f"pyoci: warning: {message}\n".encode())
     except OSError:
         pass

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import _signal as signal  # signal.py's enums cost ~5 ms of start-up
 import errno
-import os
+import posix  # not os: see pyoci/paths.py
 import time
 
+from pyoci import paths
 from pyoci.errors import ConfigError, PyociError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -41,7 +42,7 @@ class CgroupManager:
         for hierarchy, path in self.paths.items():
             for directory in _missing_ancestors(path):
                 try:
-                    os.mkdir(directory, 0o755)
+                    posix.mkdir(directory, 0o755)
                 except FileExistsError:
                     continue
                 except PermissionError as e:
@@ -51,7 +52,7 @@ class CgroupManager:
                 self.created.append(directory)
                 if hierarchy == "cpuset":
                     _inherit_cpuset(directory)
-            if hierarchy == "" and os.path.isdir(path):
+            if hierarchy == "" and paths.isdir(path):
                 from pyoci.cgroups import v2  # lazily: only where a cgroup2 tree is mounted
 
                 v2.prepare_parents(path)
@@ -65,7 +66,7 @@ class CgroupManager:
     def add(self, pid: int) -> None:
         for path in self.paths.values():
             try:
-                with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                with open(paths.join(path, "cgroup.procs"), "w") as f:
                     f.write(str(pid))
             except OSError as e:
                 raise PyociError(f"join cgroup {path}: {e.strerror}") from None
@@ -77,7 +78,7 @@ class CgroupManager:
     def kill_all(self, sig: int) -> None:
         for pid in self.pids():
             try:
-                os.kill(pid, sig)
+                posix.kill(pid, sig)
             except ProcessLookupError:
                 pass
 
@@ -101,9 +102,9 @@ class CgroupManager:
         one explanation of an init that vanished mid-set-up under a small limit."""
         candidates = []
         if self.paths.get("memory"):
-            candidates.append(os.path.join(self.paths["memory"], "memory.oom_control"))
+            candidates.append(paths.join(self.paths["memory"], "memory.oom_control"))
         if self.paths.get(""):
-            candidates.append(os.path.join(self.paths[""], "memory.events"))
+            candidates.append(paths.join(self.paths[""], "memory.events"))
         for path in candidates:
             for line in _read(path).splitlines():
                 key, _, value = line.partition(" ")
@@ -114,10 +115,10 @@ class CgroupManager:
     def is_frozen(self) -> bool:
         freezer = self.paths.get("freezer")
         if freezer:
-            return _read(os.path.join(freezer, "freezer.state")).strip() == "FROZEN"
+            return _read(paths.join(freezer, "freezer.state")).strip() == "FROZEN"
         unified = self.paths.get("")
-        if unified and os.path.exists(os.path.join(unified, "cgroup.freeze")):
-            return _read(os.path.join(unified, "cgroup.freeze")).strip() == "1"
+        if unified and paths.exists(paths.join(unified, "cgroup.freeze")):
+            return _read(paths.join(unified, "cgroup.freeze")).strip() == "1"
         return False
 
     def freeze(self) -> None:
@@ -128,7 +129,7 @@ class CgroupManager:
             _freeze_v1(freezer)
             return
         unified = self.paths.get("")
-        if unified and os.path.exists(os.path.join(unified, "cgroup.freeze")):
+        if unified and paths.exists(paths.join(unified, "cgroup.freeze")):
             _freeze_v2(unified)
             return
         raise PyociError("pause: the container's cgroup has no freezer")
@@ -140,8 +141,8 @@ class CgroupManager:
         """``kill --all``: SIGKILL through v2 cgroup.kill when there is one (atomic,
         forks included); otherwise freeze, signal every pid, thaw, as runc does."""
         unified = self.paths.get("")
-        kill_file = os.path.join(unified, "cgroup.kill") if unified else ""
-        if sig == signal.SIGKILL and kill_file and os.path.exists(kill_file):
+        kill_file = paths.join(unified, "cgroup.kill") if unified else ""
+        if sig == signal.SIGKILL and kill_file and paths.exists(kill_file):
             with open(kill_file, "w") as f:
                 f.write("1")
             if self.is_frozen():
@@ -156,7 +157,7 @@ class CgroupManager:
         try:
             for pid in self.all_pids():
                 try:
-                    os.kill(pid, sig)
+                    posix.kill(pid, sig)
                 except ProcessLookupError:
                     pass
         finally:
@@ -169,8 +170,11 @@ class CgroupManager:
         if not path:
             return []
         found: list[int] = []
-        for directory, _, _ in os.walk(path):
+        pending = [path]
+        while pending:  # top-down, as os.walk goes
+            directory = pending.pop(0)
             found.extend(_read_procs(directory))
+            pending[:0] = _subdirectories(directory)
         return found
 
     def to_state(self) -> dict:
@@ -202,6 +206,8 @@ def manager_for_config(config: dict, container_id: str, *, systemd: bool) -> Cgr
         raise ConfigError(f"linux.cgroupsPath: {raw!r} is a systemd path "
                           "(slice:prefix:name); it needs --systemd-cgroup")
     path = raw if raw else f"/{container_id}"
+    import os  # create's path imports os anyway
+
     normal = os.path.normpath("/" + path.lstrip("/"))
     if normal == "/" or ".." in path.split("/"):
         raise ConfigError(f"linux.cgroupsPath: {raw!r} is not a valid cgroup path")
@@ -276,20 +282,28 @@ _MOUNT_FLAGS = {"rw", "ro", "xattr", "noprefix", "clone_children", "cpuset_v2_mo
 
 def _missing_ancestors(path: str) -> list[str]:
     missing = []
-    while not os.path.isdir(path):
+    while not paths.isdir(path):
         missing.append(path)
-        path = os.path.dirname(path)
+        path = paths.dirname(path)
     return list(reversed(missing))
 
 
 def _inherit_cpuset(directory: str) -> None:
     """A new v1 cpuset cgroup starts with no cpus or mems: copy the parent's."""
-    parent = os.path.dirname(directory)
+    parent = paths.dirname(directory)
     for name in ("cpuset.cpus", "cpuset.mems"):
-        value = _read(os.path.join(directory, name)).strip()
+        value = _read(paths.join(directory, name)).strip()
         if not value:
-            with open(os.path.join(directory, name), "w") as f:
-                f.write(_read(os.path.join(parent, name)).strip() or "\n")
+            with open(paths.join(directory, name), "w") as f:
+                f.write(_read(paths.join(parent, name)).strip() or "\n")
+
+
+def _subdirectories(directory: str) -> list[str]:
+    try:
+        with posix.scandir(directory) as entries:
+            return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def _read(path: str) -> str:
@@ -301,12 +315,12 @@ def _read(path: str) -> str:
 
 
 def _read_procs(path: str) -> list[int]:
-    return [int(p) for p in _read(os.path.join(path, "cgroup.procs")).split()]
+    return [int(p) for p in _read(paths.join(path, "cgroup.procs")).split()]
 
 
 def _rmdir_if_empty(directory: str) -> None:
     try:
-        os.rmdir(directory)
+        posix.rmdir(directory)
     except OSError as e:
         if e.errno not in (errno.ENOENT, errno.EBUSY, errno.ENOTEMPTY):
             raise PyociError(f"remove cgroup {directory}: {e.strerror}") from None
@@ -315,7 +329,7 @@ def _rmdir_if_empty(directory: str) -> None:
 def _rmdir_retry(directory: str, attempts: int = 50) -> None:
     for _ in range(attempts):
         try:
-            os.rmdir(directory)
+            posix.rmdir(directory)
             return
         except FileNotFoundError:
             return
@@ -324,7 +338,7 @@ def _rmdir_retry(directory: str, attempts: int = 50) -> None:
                 raise PyociError(f"remove cgroup {directory}: {e.strerror}") from None
             for pid in _read_procs(directory):
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    posix.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             time.sleep(0.01)
@@ -334,7 +348,7 @@ def _rmdir_retry(directory: str, attempts: int = 50) -> None:
 def _freeze_v1(freezer: str) -> None:
     """runc's loop: ask for FROZEN until the state reads FROZEN; a task stuck in
     FREEZING gets a brief thaw every 50 tries so it can reach a freezable point."""
-    state_file = os.path.join(freezer, "freezer.state")
+    state_file = paths.join(freezer, "freezer.state")
     for attempt in range(1000):
         if attempt % 50 == 49:
             _write(state_file, "THAWED")
@@ -349,13 +363,13 @@ def _freeze_v1(freezer: str) -> None:
 
 def _freeze_v2(unified: str) -> None:
     """Write cgroup.freeze and wait for ``frozen 1`` in cgroup.events."""
-    _write(os.path.join(unified, "cgroup.freeze"), "1")
-    events = os.path.join(unified, "cgroup.events")
+    _write(paths.join(unified, "cgroup.freeze"), "1")
+    events = paths.join(unified, "cgroup.events")
     for _ in range(1000):
         if "frozen 1" in _read(events):
             return
         time.sleep(0.005)
-    _write(os.path.join(unified, "cgroup.freeze"), "0")
+    _write(paths.join(unified, "cgroup.freeze"), "0")
     raise PyociError(f"pause: {unified} did not reach frozen")
 
 
@@ -371,9 +385,9 @@ def thaw(manager: CgroupManager) -> None:
     """Let a frozen container run again, so that it can receive SIGKILL and exit."""
     freezer = manager.paths.get("freezer")
     if freezer:
-        with open(os.path.join(freezer, "freezer.state"), "w") as f:
+        with open(paths.join(freezer, "freezer.state"), "w") as f:
             f.write("THAWED")
     unified = manager.paths.get("")
-    if unified and os.path.exists(os.path.join(unified, "cgroup.freeze")):
-        with open(os.path.join(unified, "cgroup.freeze"), "w") as f:
+    if unified and paths.exists(paths.join(unified, "cgroup.freeze")):
+        with open(paths.join(unified, "cgroup.freeze"), "w") as f:
             f.write("0")

@@ -10,10 +10,10 @@ containerd shim calls it after every exit.
 from __future__ import annotations
 
 import _signal as signal  # signal.py's enums cost ~5 ms of start-up
-import os
+import posix  # not os: see pyoci/paths.py
 import select
 
-from pyoci import faults
+from pyoci import faults, paths
 from pyoci.cgroups import manager_from_state
 from pyoci.container.state import (
     CREATED,
@@ -78,10 +78,10 @@ def _destroy_unreadable(cdir: ContainerDir, container_id: str, err: PyociError) 
     from pyoci.container.state import StateFileMissing
 
     try:
-        paths = manager_for_config({}, container_id, systemd=False).paths
+        default = manager_for_config({}, container_id, systemd=False).paths
     except PyociError:
-        paths = {}
-    found = {h: p for h, p in paths.items() if os.path.isdir(p)}
+        default = {}
+    found = {h: p for h, p in default.items() if paths.isdir(p)}
     cgroup = {"driver": "cgroupfs", "paths": found, "created": list(found.values())}
     destroy(cdir, ContainerState(id=container_id, bundle="", rootfs="", cgroup=cgroup))
     if not isinstance(err, StateFileMissing):
@@ -106,10 +106,10 @@ def _run_poststop(state: ContainerState) -> None:
 
 def stop_process(ident: ProcessIdentity, timeout: float = 10.0) -> None:
     """SIGKILL a process if it is still the one we recorded, and wait until it is gone."""
-    if ident.pid <= 0 or ident.pid == os.getpid():
+    if ident.pid <= 0 or ident.pid == posix.getpid():
         return
     try:
-        pidfd = os.pidfd_open(ident.pid)
+        pidfd = posix.pidfd_open(ident.pid)
     except ProcessLookupError:
         return
     try:
@@ -125,11 +125,11 @@ def stop_process(ident: ProcessIdentity, timeout: float = 10.0) -> None:
     except ProcessLookupError:
         pass
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)
 
 
 def _reap_if_ours(pid: int) -> None:
     try:
-        os.waitpid(pid, os.WNOHANG)
+        posix.waitpid(pid, posix.WNOHANG)
     except ChildProcessError:
         pass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # The C core of the signal module: signal.py adds enums that cost ~5 ms to import.
 import _signal as signal
-import os
+import posix  # not os: see pyoci/paths.py
 
 from pyoci.container.state import CREATED, PAUSED, RUNNING, StateStore
 from pyoci.errors import PyociError, StatusError, UsageError
@@ -56,7 +56,7 @@ def _signal_identity(pid: int, start_time: int, sig: int) -> None:
     from pyoci.container.state import read_proc_stat
 
     try:
-        pidfd = os.pidfd_open(pid)
+        pidfd = posix.pidfd_open(pid)
     except ProcessLookupError:
         raise StatusError("container not running") from None
     try:
@@ -69,4 +69,4 @@ def _signal_identity(pid: int, start_time: int, sig: int) -> None:
     except OSError as e:
         raise PyociError(f"kill: {e.strerror}") from None
     finally:
-        os.close(pidfd)
+        posix.close(pidfd)

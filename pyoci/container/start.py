@@ -16,7 +16,7 @@ fails with its message.
 from __future__ import annotations
 
 import _socket as socket  # socket.py (enums, selectors) costs ~8 ms of start-up
-import os
+import posix  # not os: see pyoci/paths.py
 
 from pyoci import faults
 from pyoci.container.state import (
@@ -48,7 +48,7 @@ def start(store: StateStore, container_id: str) -> None:
         failure = _release(socket_path(cdir.path, cdir.fd), state)
         faults.maybe_fail("start.released")
         try:
-            os.unlink(cdir.file(EXEC_SOCKET))
+            posix.unlink(cdir.file(EXEC_SOCKET))
         except FileNotFoundError:
             pass
         faults.maybe_fail("start.unlinked")
@@ -141,6 +141,6 @@ def _forward_notify_fd(conn: socket.socket, state: ContainerState,
         return e.message
     finally:
         for fd in fds:
-            os.close(fd)
+            posix.close(fd)
     conn.sendall(seccomp.HANDOFF_OK)
     return ""

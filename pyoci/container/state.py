@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import os
+import posix  # not os: see pyoci/paths.py
 import time
 
-from pyoci import SPEC_VERSION, jsonio
+from pyoci import SPEC_VERSION, jsonio, paths
 from pyoci.errors import ContainerNotFound, PyociError
 
 STATE_FILE = "state.json"
@@ -139,7 +139,7 @@ class ContainerState:
             return STOPPED
         if self.cgroup and _is_frozen(self.cgroup):
             return PAUSED  # before "created": runc pauses a created container too
-        if self.status == CREATED and os.path.exists(os.path.join(directory, EXEC_SOCKET)) \
+        if self.status == CREATED and paths.exists(paths.join(directory, EXEC_SOCKET)) \
                 and _comm(self.init.pid) == INIT_WAITING_NAME:
             return CREATED
         return RUNNING
@@ -172,7 +172,7 @@ def _comm(pid: int) -> bytes:
 
 def socket_path(directory: str, dirfd: int) -> str:
     """A path to exec.sock short enough for sun_path (108 bytes) however deep --root is."""
-    path = os.path.join(directory, EXEC_SOCKET)
+    path = paths.join(directory, EXEC_SOCKET)
     return path if len(path) < 100 else f"/proc/self/fd/{dirfd}/{EXEC_SOCKET}"
 
 
@@ -188,7 +188,7 @@ class StateFileMissing(ContainerNotFound):
     skips it too); ``delete --force`` removes the directory."""
 
     def __init__(self, path: str) -> None:
-        PyociError.__init__(self, f'container "{os.path.basename(os.path.dirname(path))}" '
+        PyociError.__init__(self, f'container "{paths.basename(paths.dirname(path))}" '
                                   f"does not exist ({path}: state file missing)")
 
 
@@ -201,7 +201,7 @@ class ContainerDir:
 
     def close(self) -> None:
         if self.fd >= 0:
-            os.close(self.fd)
+            posix.close(self.fd)
             self.fd = -1
 
     def __enter__(self) -> ContainerDir:
@@ -211,7 +211,7 @@ class ContainerDir:
         self.close()
 
     def file(self, name: str) -> str:
-        return os.path.join(self.path, name)
+        return paths.join(self.path, name)
 
     def load(self) -> ContainerState:
         try:
@@ -228,24 +228,25 @@ class ContainerDir:
         """Write state.json so that a reader sees the old or the new file, never half."""
         tmp = self.file(f".{STATE_FILE}.tmp")
         data = jsonio.dumps(state.to_json()).encode()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_TRUNC | posix.O_CLOEXEC
+        fd = posix.open(tmp, flags, 0o600)
         try:
             view = memoryview(data)
-            while view:  # os.write may write less than asked
-                view = view[os.write(fd, view):]
+            while view:  # write(2) may write less than asked
+                view = view[posix.write(fd, view):]
         finally:
-            os.close(fd)
-        os.rename(tmp, self.file(STATE_FILE))
+            posix.close(fd)
+        posix.rename(tmp, self.file(STATE_FILE))
 
     def remove(self) -> None:
         """Remove the directory and everything in it (files only: create makes no subdirs)."""
-        for name in os.listdir(self.path):
+        for name in posix.listdir(self.path):
             try:
-                os.unlink(self.file(name))
+                posix.unlink(self.file(name))
             except FileNotFoundError:
                 pass
         try:
-            os.rmdir(self.path)
+            posix.rmdir(self.path)
         except FileNotFoundError:
             pass
 
@@ -254,20 +255,22 @@ class StateStore:
     """The ``--root`` directory: one subdirectory per container."""
 
     def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(root)
+        self.root = paths.absolute(root)
 
     def path(self, cid: str) -> str:
-        return os.path.join(self.root, cid)
+        return paths.join(self.root, cid)
 
     def create(self, cid: str) -> ContainerDir:
         """Claim a new id: mkdir is atomic, so of two racing creates exactly one wins."""
+        import os  # create's path imports os anyway
+
         os.makedirs(self.root, mode=0o700, exist_ok=True)
         path = self.path(cid)
         try:
-            os.mkdir(path, 0o700)
+            posix.mkdir(path, 0o700)
         except FileExistsError:
             raise PyociError(f'container with id "{cid}" already exists') from None
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         fcntl.flock(fd, fcntl.LOCK_EX)
         return ContainerDir(path, fd)
 
@@ -275,27 +278,27 @@ class StateStore:
         """Open an existing container's directory, locked unless ``lock`` is False."""
         path = self.path(cid)
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            fd = posix.open(path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerNotFound(cid) from None
         if lock:
             fcntl.flock(fd, fcntl.LOCK_EX)
             # The holder before us may have deleted the container.
             if _is_unlinked(fd):
-                os.close(fd)
+                posix.close(fd)
                 raise ContainerNotFound(cid)
         return ContainerDir(path, fd)
 
     def ids(self) -> list[str]:
         try:
-            names = os.listdir(self.root)
+            names = posix.listdir(self.root)
         except FileNotFoundError:
             return []
-        return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
+        return sorted(n for n in names if paths.isfile(paths.join(self.root, n, STATE_FILE)))
 
 
 def _is_unlinked(fd: int) -> bool:
     try:
-        return os.fstat(fd).st_nlink == 0
+        return posix.fstat(fd).st_nlink == 0
     except OSError as e:
         return e.errno == errno.ENOENT

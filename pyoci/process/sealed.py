@@ -18,7 +18,7 @@ processes can see pyoci's: the container has no pid namespace of its own.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: see pyoci/paths.py
 import sys
 
 _NAME = "pyoci-sealed-interpreter"
@@ -27,7 +27,7 @@ _NAME = "pyoci-sealed-interpreter"
 def is_sealed() -> bool:
     """True when this process already runs from the sealed copy."""
     try:
-        return os.readlink("/proc/self/exe").startswith("/memfd:" + _NAME)
+        return posix.readlink("/proc/self/exe").startswith("/memfd:" + _NAME)
     except OSError:
         return False
 
@@ -36,7 +36,7 @@ def _same_namespace(path: str, kind: str) -> bool:
     """Whether ``path`` is our own namespace of that kind; an unreadable link
     counts as ours, the safe answer (it makes pyoci seal)."""
     try:
-        theirs, ours = os.stat(path), os.stat(f"/proc/self/ns/{kind}")
+        theirs, ours = posix.stat(path), posix.stat(f"/proc/self/ns/{kind}")
     except OSError:
         return True
     return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
@@ -96,6 +96,7 @@ def must_seal(config: dict, process: dict | None = None) -> bool:
 def _sealed_copy() -> int:
     """A memfd holding the interpreter, sealed against writes, growth and shrinking."""
     import fcntl
+    import os
 
     src = os.open(os.path.realpath(sys.executable), os.O_RDONLY | os.O_CLOEXEC)
     try:
@@ -126,6 +127,8 @@ def reexec_sealed() -> None:
 
         set_process_name(b"pyoci")  # the kernel named us after the memfd; ps shows "pyoci"
         return
+    import os
+
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(_sealed_copy(), sys.orig_argv, os.environ)

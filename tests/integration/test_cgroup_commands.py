@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import posix
 import signal
 import subprocess
 import time
@@ -158,9 +159,10 @@ def test_kill_all_uses_cgroup_kill(pyoci: Pyoci, bundle: Bundle,
     state = json.loads((pyoci.root / cid / "state.json").read_text())
 
     def refuse(*_: object) -> None:
-        raise AssertionError("os.kill used instead of cgroup.kill")
+        raise AssertionError("kill(2) used instead of cgroup.kill")
 
     monkeypatch.setattr(os, "kill", refuse)
+    monkeypatch.setattr(posix, "kill", refuse)  # what pyoci.cgroups calls
     CgroupManager(state["cgroup"]["paths"]).signal_all(signal.SIGKILL)
     monkeypatch.undo()
     poll(lambda: not any(alive(p) for p in pids))

@@ -196,7 +196,7 @@ def test_save_failure_keeps_old_state(store: StateStore, monkeypatch: pytest.Mon
             real_write(fd, bytes(data)[: len(data) // 2])
             raise OSError(28, "No space left on device")
 
-        monkeypatch.setattr(state_mod.os, "write", half_then_fail)
+        monkeypatch.setattr(state_mod.posix, "write", half_then_fail)
         with pytest.raises(OSError):
             cdir.save(_state("pyoci-s", status=CREATED, config={"big": "x" * 100000}))
         monkeypatch.undo()
@@ -212,7 +212,7 @@ def test_save_survives_short_writes(store: StateStore, monkeypatch: pytest.Monke
     def short(fd: int, data: bytes) -> int:
         return real_write(fd, bytes(data)[:4096])
 
-    monkeypatch.setattr(state_mod.os, "write", short)
+    monkeypatch.setattr(state_mod.posix, "write", short)
     with store.create("pyoci-short") as cdir:
         state = _state("pyoci-short", config={"big": "x" * 100000})
         try:
