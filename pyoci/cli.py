@@ -146,6 +146,14 @@ def _warm_up_cgroups() -> None:
     warmup.begin()
 
 
+def _end_warm_up() -> None:
+    """A command that failed before its cgroup writes leaves the warm-up running;
+    harmless in the process, which exits now, but not in a caller's (tests)."""
+    warmup = sys.modules.get("pyoci.cgroups.warmup")
+    if warmup is not None:
+        warmup.end()  # type: ignore[attr-defined]
+
+
 def _container_id(pos: list[str]) -> str:
     return pos[0]
 
@@ -419,7 +427,10 @@ def dispatch(g: Globals, rest: list[str]) -> int:
         want = f"{low}" if low == high else f"{low} to {high}"
         raise UsageError(f"{name}: expected {want} argument(s) ({cmd.usage or 'none'}), "
                          f"got {len(pos)}")
-    return cmd.run(g, opts, pos)
+    try:
+        return cmd.run(g, opts, pos)
+    finally:
+        _end_warm_up()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 
-from pyoci.cgroups import CgroupManager, hierarchies
+from pyoci.cgroups.manager import CgroupManager, hierarchies
 from pyoci.errors import ConfigError, PyociError
 
 FIELD = "linux.cgroupsPath"

@@ -12,7 +12,8 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
 import pwd
 
-from pyoci import cgroups, faults, syscalls
+from pyoci import faults, syscalls
+from pyoci.cgroups import manager as cgroups
 from pyoci.config.load import load_config
 from pyoci.config.semantic import check_container_id
 from pyoci.container.state import (

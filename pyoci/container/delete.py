@@ -14,7 +14,7 @@ import posix  # not os: see pyoci/paths.py
 import select
 
 from pyoci import faults, paths
-from pyoci.cgroups import manager_from_state
+from pyoci.cgroups.manager import manager_from_state
 from pyoci.container.state import (
     CREATED,
     CREATING,
@@ -54,7 +54,7 @@ def destroy(cdir: ContainerDir, state: ContainerState) -> None:
     the poststop hooks (``delete``, ``run``'s exit and a failed ``start``)."""
     cgroup = manager_from_state(state.cgroup)
     if cgroup.is_frozen():
-        from pyoci.cgroups import thaw
+        from pyoci.cgroups.manager import thaw
 
         thaw(cgroup)
     cgroup.kill_all(signal.SIGKILL)
@@ -74,7 +74,7 @@ def _destroy_unreadable(cdir: ContainerDir, container_id: str, err: PyociError) 
     is the cgroup create makes by default (``/<id>`` in every hierarchy, with its
     processes) and the directory; the warning says so, as a custom cgroupsPath
     cannot be found this way."""
-    from pyoci.cgroups import manager_for_config
+    from pyoci.cgroups.manager import manager_for_config
     from pyoci.container.state import StateFileMissing
 
     try:

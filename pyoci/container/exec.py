@@ -148,7 +148,7 @@ def validate_process(process: dict) -> None:
 
 def exec_container(store: StateStore, opts: ExecOptions) -> int:
     """Run the process; its exit status without --detach, else 0 once it runs."""
-    from pyoci.cgroups import manager_from_state
+    from pyoci.cgroups.manager import manager_from_state
 
     with store.open(opts.container_id, lock=False) as cdir:
         state = cdir.load()

@@ -45,7 +45,7 @@ def kill(store: StateStore, container_id: str, sig: int, *, all_processes: bool)
         if status not in (CREATED, RUNNING, PAUSED):
             raise StatusError("container not running")
         if all_processes:
-            from pyoci.cgroups import manager_from_state
+            from pyoci.cgroups.manager import manager_from_state
 
             manager_from_state(state.cgroup).signal_all(sig)
             return

@@ -12,7 +12,7 @@ from pyoci.errors import StatusError
 
 def pause(store: StateStore, container_id: str) -> None:
     """runc pauses a running or created container, else "container not running"."""
-    from pyoci.cgroups import manager_from_state
+    from pyoci.cgroups.manager import manager_from_state
 
     with store.open(container_id) as cdir:
         state = cdir.load()
@@ -22,7 +22,7 @@ def pause(store: StateStore, container_id: str) -> None:
 
 
 def resume(store: StateStore, container_id: str) -> None:
-    from pyoci.cgroups import manager_from_state
+    from pyoci.cgroups.manager import manager_from_state
 
     with store.open(container_id) as cdir:
         state = cdir.load()

@@ -17,7 +17,7 @@ from pyoci.errors import PyociError, UsageError
 
 
 def container_pids(store: StateStore, container_id: str) -> list[int]:
-    from pyoci.cgroups import manager_from_state
+    from pyoci.cgroups.manager import manager_from_state
 
     with store.open(container_id, lock=False) as cdir:
         state = cdir.load()

@@ -116,7 +116,7 @@ def update(store: StateStore, container_id: str, doc: dict) -> None:
         state = cdir.load()
         if state.current_status(cdir.path) == STOPPED:
             raise StatusError("container not running")
-        from pyoci.cgroups import manager_from_state
+        from pyoci.cgroups.manager import manager_from_state
 
         try:
             from pyoci.cgroups import resources

@@ -17,7 +17,8 @@ import _socket as socket  # socket.py costs ~8 ms
 import os
 
 from pyoci import syscalls
-from pyoci.cgroups import CgroupManager, warmup
+from pyoci.cgroups import warmup
+from pyoci.cgroups.manager import CgroupManager
 from pyoci.errors import PyociError
 from pyoci.namespaces import write_id_maps
 from pyoci.process import protocol

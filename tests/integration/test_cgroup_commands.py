@@ -20,7 +20,7 @@ from uuid import uuid4
 import pytest
 from conftest import PYOCI, Bundle, Pyoci, assert_nothing_left, needs_root
 
-from pyoci.cgroups import CgroupManager, hierarchies
+from pyoci.cgroups.manager import CgroupManager, hierarchies
 
 pytestmark = [pytest.mark.root, needs_root]
 
@@ -162,7 +162,7 @@ def test_kill_all_uses_cgroup_kill(pyoci: Pyoci, bundle: Bundle,
         raise AssertionError("kill(2) used instead of cgroup.kill")
 
     monkeypatch.setattr(os, "kill", refuse)
-    monkeypatch.setattr(posix, "kill", refuse)  # what pyoci.cgroups calls
+    monkeypatch.setattr(posix, "kill", refuse)  # what pyoci.cgroups.manager calls
     CgroupManager(state["cgroup"]["paths"]).signal_all(signal.SIGKILL)
     monkeypatch.undo()
     poll(lambda: not any(alive(p) for p in pids))

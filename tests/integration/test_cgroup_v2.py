@@ -274,6 +274,6 @@ def test_v2_view_helper_really_is_v2_only(tmp_path: Path) -> None:
         pytest.skip(f"no cgroup2 hierarchy at {UNIFIED}")
     python = str(Path(PYOCI[0]).parent / "python") if len(PYOCI) == 1 else PYOCI[0]
     out = subprocess.run(["unshare", "-m", "sh", "-c", V2_VIEW, "sh", python, "-c",
-                          "from pyoci.cgroups import hierarchies; print(hierarchies())"],
+                          "from pyoci.cgroups.manager import hierarchies; print(hierarchies())"],
                          capture_output=True, check=True, env={**os.environ}).stdout.decode()
     assert out.strip() == "{'': '/sys/fs/cgroup'}"

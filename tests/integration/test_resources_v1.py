@@ -16,7 +16,7 @@ from uuid import uuid4
 import pytest
 from conftest import PYOCI, Bundle, Pyoci, assert_nothing_left, needs_root
 
-from pyoci.cgroups import hierarchies
+from pyoci.cgroups.manager import hierarchies
 
 pytestmark = [pytest.mark.root, needs_root]
 

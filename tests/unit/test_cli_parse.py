@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -266,9 +267,12 @@ def test_dispatch_help_and_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_dispatch_bad_preserve_fds(tmp_path: Path) -> None:
     g, rest = parse_globals(["--root", str(tmp_path), "create", "--preserve-fds", "x", "id"])
+    threads = len(os.listdir("/proc/self/task"))
     with pytest.raises(UsageError, match="--preserve-fds"):
         dispatch(g, rest)
     assert list(tmp_path.iterdir()) == []
+    # create started the cgroup warm-up before it parsed its options: it must end.
+    assert len(os.listdir("/proc/self/task")) == threads
 
 
 def test_dispatch_bad_signal_touches_nothing(tmp_path: Path) -> None:
