@@ -15,9 +15,9 @@ def frozen(paths: dict[str, str]) -> bool:
     hosts, else cgroup2's cgroup.freeze (missing in the root cgroup)."""
     freezer = paths.get("freezer")
     if freezer:
-        return _read(f"{freezer}/freezer.state") == "FROZEN"
+        return read_or_empty(f"{freezer}/freezer.state").strip() == "FROZEN"
     unified = paths.get("")
-    return bool(unified) and _read(f"{unified}/cgroup.freeze") == "1"
+    return bool(unified) and read_or_empty(f"{unified}/cgroup.freeze").strip() == "1"
 
 
 def is_frozen(doc: dict) -> bool:
@@ -25,9 +25,11 @@ def is_frozen(doc: dict) -> bool:
     return frozen(doc.get("paths") or {})
 
 
-def _read(path: str) -> str:
+def read_or_empty(path: str) -> str:
+    """A cgroup file's text, or "" where there is none to read (a controller
+    not mounted, a file the kernel lacks, a cgroup already removed)."""
     try:
         with open(path) as f:
-            return f.read().strip()
+            return f.read()
     except OSError:
         return ""

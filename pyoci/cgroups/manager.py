@@ -19,6 +19,7 @@ import time
 
 from pyoci import paths
 from pyoci.cgroups import frozen
+from pyoci.cgroups import read_or_empty as _read
 from pyoci.errors import ConfigError, PyociError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -295,14 +296,6 @@ def _subdirectories(directory: str) -> list[str]:
             return [e.path for e in entries if e.is_dir(follow_symlinks=False)]
     except OSError:
         return []
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 def _read_procs(path: str) -> list[int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from pyoci.cgroups import read_or_empty as _read
 from pyoci.cgroups import v1
 from pyoci.cgroups.devices import build, effective_rules, parse_list
 from pyoci.errors import ConfigError
@@ -171,11 +172,3 @@ def _ebpf_module():  # noqa: ANN202
 
 def _controllers(v2_dir: str) -> list[str]:
     return _read(os.path.join(v2_dir, "cgroup.controllers")).split()
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return ""
