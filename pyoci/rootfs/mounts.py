@@ -354,9 +354,17 @@ def _controllers(entry: mountinfo.MountEntry) -> list[str]:
     return [o for o in entry.super_options if o in known or o.startswith("name=")]
 
 
+_KERNEL_CONTROLLERS: set[str] = set()
+
+
 def _known_controllers() -> set[str]:
-    with open("/proc/cgroups") as f:
-        return {line.split()[0] for line in f if line.strip() and not line.startswith("#")}
+    """The kernel's cgroup controllers; read once (a v1 host asks once per hierarchy,
+    ten times per create), as the names never change while the system runs."""
+    if not _KERNEL_CONTROLLERS:
+        with open("/proc/cgroups") as f:
+            _KERNEL_CONTROLLERS.update(line.split()[0] for line in f
+                                if line.strip() and not line.startswith("#"))
+    return _KERNEL_CONTROLLERS
 
 
 def _own_cgroup_path(match: Callable[[str], bool]) -> str:
