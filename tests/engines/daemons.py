@@ -45,9 +45,15 @@ class DaemonError(RuntimeError):
 
 def missing_prerequisites(daemon: str, tools: tuple[str, ...]) -> str | None:
     """Why this machine cannot run the tests of an engine that runs ``daemon``
-    (root, ``tools``, pyoci's launcher, the demo rootfs), or None."""
+    (root, then ``missing_tools``), or None."""
     if os.geteuid() != 0:
         return f"needs root (runs {daemon} and real containers)"
+    return missing_tools(tools)
+
+
+def missing_tools(tools: tuple[str, ...]) -> str | None:
+    """Why an engine test or benchmark cannot run here (``tools``, pyoci's
+    launcher, the demo rootfs), or None."""
     for tool in tools:
         if shutil.which(tool) is None:
             return f"{tool} is not installed (tests/engines/install.sh installs it)"

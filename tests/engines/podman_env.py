@@ -34,11 +34,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import daemons
+
 from tests.conftest import processes_with
 
-REPO = Path(__file__).resolve().parents[2]
-PYOCI = REPO / ".venv" / "bin" / "pyoci"
-ROOTFS = REPO / "bundles" / "busybox" / "rootfs"
+PYOCI = Path(daemons.PYOCI_BIN)
+ROOTFS = daemons.ROOTFS
 IMAGE = "localhost/busybox"
 PYOCI_STATE = Path("/run/pyoci")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -53,14 +54,7 @@ DEFAULT_ULIMITS = ("nofile=20000:20000", "nproc=32768:32768")
 
 def missing_tools() -> str | None:
     """Why this machine cannot run the podman tests, or None."""
-    for tool in ("podman", "conmon", "script", "unshare"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (tests/engines/install.sh installs it)"
-    if not os.access(PYOCI, os.X_OK):
-        return f"{PYOCI} is missing (run .ci/setup.sh)"
-    if not (ROOTFS / "bin" / "busybox").exists():
-        return f"{ROOTFS} is not built (run bundles/busybox/build-rootfs.sh)"
-    return None
+    return daemons.missing_tools(("podman", "conmon", "script", "unshare"))
 
 
 def _toml_list(items: list[str] | tuple[str, ...]) -> str:
