@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from _ctypes import (
     FUNCFLAG_CDECL,
+    FUNCFLAG_PYTHONAPI,
     FUNCFLAG_USE_ERRNO,
     RTLD_LOCAL,
     Array,
@@ -82,10 +83,16 @@ class CDLL:
     As with ctypes, an attribute is looked up with dlsym the first time it is
     read (returning ``int`` unless its ``restype`` is set) and then cached on
     the instance, so a command binds only the libc functions it calls.
+
+    ``keep_gil`` makes its functions hold the GIL through the call, as
+    ``ctypes.PyDLL``'s do: for the interpreter's own C API, and for a raw fork
+    (clone3), whose child must not find the GIL released by the parent.
     """
 
-    def __init__(self, name: str | None, use_errno: bool = False) -> None:
+    def __init__(self, name: str | None, use_errno: bool = False, keep_gil: bool = False) -> None:
         flags = FUNCFLAG_CDECL | (FUNCFLAG_USE_ERRNO if use_errno else 0)
+        if keep_gil:
+            flags |= FUNCFLAG_PYTHONAPI
 
         class _FuncPtr(CFuncPtr):
             _flags_ = flags

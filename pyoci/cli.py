@@ -138,22 +138,6 @@ def _store(g: Globals):  # noqa: ANN202 - StateStore is imported lazily
     return StateStore(g.root)
 
 
-def _warm_up_cgroups() -> None:
-    """create, run and exec put a process in a cgroup: start that first, before
-    the imports, so the kernel's wait for it overlaps them (pyoci.cgroups.warmup)."""
-    from pyoci.cgroups import warmup
-
-    warmup.begin()
-
-
-def _end_warm_up() -> None:
-    """A command that failed before its cgroup writes leaves the warm-up running;
-    harmless in the process, which exits now, but not in a caller's (tests)."""
-    warmup = sys.modules.get("pyoci.cgroups.warmup")
-    if warmup is not None:
-        warmup.end()  # type: ignore[attr-defined]
-
-
 def _container_id(pos: list[str]) -> str:
     return pos[0]
 
@@ -185,7 +169,6 @@ def _create_options(g: Globals, opts: dict, pos: list[str]):  # noqa: ANN202
 
 
 def cmd_create(g: Globals, opts: dict, pos: list[str]) -> int:
-    _warm_up_cgroups()
     from pyoci.container.create import create
 
     create(_store(g), _create_options(g, opts, pos))
@@ -193,7 +176,6 @@ def cmd_create(g: Globals, opts: dict, pos: list[str]) -> int:
 
 
 def cmd_run(g: Globals, opts: dict, pos: list[str]) -> int:
-    _warm_up_cgroups()
     from pyoci.container.run import run
 
     return run(_store(g), _create_options(g, opts, pos), detach=opts.get("detach", False))
@@ -302,7 +284,6 @@ def cmd_events(g: Globals, opts: dict, pos: list[str]) -> int:
 
 
 def cmd_exec(g: Globals, opts: dict, pos: list[str]) -> int:
-    _warm_up_cgroups()
     from pyoci.container.exec import ExecOptions, exec_container
 
     preserve = opts.get("preserve_fds", "0")
@@ -427,10 +408,7 @@ def dispatch(g: Globals, rest: list[str]) -> int:
         want = f"{low}" if low == high else f"{low} to {high}"
         raise UsageError(f"{name}: expected {want} argument(s) ({cmd.usage or 'none'}), "
                          f"got {len(pos)}")
-    try:
-        return cmd.run(g, opts, pos)
-    finally:
-        _end_warm_up()
+    return cmd.run(g, opts, pos)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,8 @@ ctypes surface in one module lets the rest of pyoci be tested without root.
 
 from __future__ import annotations
 
+import _thread
+import errno
 import os
 
 # The subset of ctypes pyoci needs, without ctypes' ~2 ms of start-up (cdata.py).
@@ -102,6 +104,7 @@ _SYSCALLS = {
         "fsopen": 430,
         "fsconfig": 431,
         "fsmount": 432,
+        "clone3": 435,
     },
     "aarch64": {
         "pivot_root": 41,
@@ -113,6 +116,7 @@ _SYSCALLS = {
         "fsopen": 430,
         "fsconfig": 431,
         "fsmount": 432,
+        "clone3": 435,
     },
 }
 _MACHINE = os.uname().machine
@@ -231,6 +235,50 @@ def mount_setattr(dirfd: int, path: str, flags: int, attr_set: int = 0, attr_clr
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
     return _check(_libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
                               ctypes.c_ulong(arg4), ctypes.c_ulong(arg5)), "prctl")
+
+
+CLONE_INTO_CGROUP = 0x200000000
+_SIGCHLD = 17  # x86_64 and aarch64
+_python: ctypes.CDLL | None = None  # libc and the interpreter's C API, GIL held
+
+
+def fork_into_cgroup(cgroup_fd: int) -> int:
+    """``os.fork()`` whose child is born in the cgroup v2 directory ``cgroup_fd``
+    (clone3 with CLONE_INTO_CGROUP, Linux 5.7).
+
+    Why: a write to ``cgroup.procs`` takes the kernel's cgroup_threadgroup_rwsem
+    for writing, which first waits for an RCU grace period (7-16 ms here); a
+    fork into the cgroup takes it for reading only. The interpreter's fork hooks
+    run around the call as ``os.fork`` runs them. The caller must be
+    single-threaded (a raw clone3 skips glibc's fork, which takes the malloc
+    locks another thread could hold), and the child must not call ``raise()``
+    or ``pthread_kill()``: glibc's cached thread id is the parent's. Python code
+    calls neither. OSError where the kernel refuses: ENOSYS, E2BIG (before
+    5.7), EACCES (a user namespace that does not own the cgroup), EBUSY (a
+    cgroup with controllers enabled for its children).
+    """
+    global _python
+    if _thread._count():
+        raise OSError(errno.EBUSY, "clone3: other threads are running")
+    if _python is None:
+        _python = ctypes.CDLL(None, use_errno=True, keep_gil=True)
+        _python.syscall.restype = ctypes.c_long
+        for name in ("PyOS_BeforeFork", "PyOS_AfterFork_Parent", "PyOS_AfterFork_Child"):
+            getattr(_python, name).restype = None
+    # struct clone_args up to .cgroup (CLONE_ARGS_SIZE_VER2): flags, pidfd,
+    # child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid,
+    # set_tid_size, cgroup.
+    args = (ctypes.c_uint64 * 11)(CLONE_INTO_CGROUP, 0, 0, 0, _SIGCHLD, 0, 0, 0, 0, 0, cgroup_fd)
+    _python.PyOS_BeforeFork()
+    pid = _python.syscall(_NR["clone3"], args, ctypes.sizeof(args))
+    if pid == 0:
+        _python.PyOS_AfterFork_Child()
+        return 0
+    err = ctypes.get_errno()  # before the next call through _python overwrites it
+    _python.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone3: {os.strerror(err)}")
+    return pid
 
 
 def set_child_subreaper() -> None:

@@ -1,9 +1,8 @@
 """cgroup management behind one small interface (:mod:`pyoci.cgroups.manager`).
 
 This package module stays small on purpose: ``state``, ``kill`` and ``start``
-need only to know whether a container is frozen, and ``create``, ``run`` and
-``exec`` import :mod:`pyoci.cgroups.warmup` first thing; neither should pay
-for the manager's code (~0.4 ms of a ~12 ms ``state``).
+need only to know whether a container is frozen, and should not pay for the
+manager's code (~0.4 ms of a ~12 ms ``state``).
 """
 
 from __future__ import annotations

@@ -22,6 +22,10 @@ from pyoci.cgroups import frozen
 from pyoci.cgroups import read_or_empty as _read
 from pyoci.errors import ConfigError, PyociError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyoci.cgroups.join import CgroupJoin
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
@@ -64,6 +68,13 @@ class CgroupManager:
         for path in self.paths.values():
             if path not in self.created and _read_procs(path):
                 raise ConfigError(f"{field_name}: cgroup {path} already has processes in it")
+
+    def self_join(self) -> CgroupJoin | None:
+        """The files a child joins through by itself (pyoci.cgroups.join); None
+        where the parent must do it all with ``add``."""
+        from pyoci.cgroups.join import CgroupJoin
+
+        return CgroupJoin.open(self.paths)
 
     def add(self, pid: int) -> None:
         for path in self.paths.values():

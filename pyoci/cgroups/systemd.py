@@ -24,6 +24,10 @@ import re
 from pyoci.cgroups.manager import CgroupManager, hierarchies
 from pyoci.errors import ConfigError, PyociError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyoci.cgroups.join import CgroupJoin
+
 FIELD = "linux.cgroupsPath"
 DEFAULT_SLICE = "system.slice"
 DEFAULT_PREFIX = "pyoci"  # runc's default is "runc"; ours names the runtime that made it
@@ -326,6 +330,10 @@ class SystemdManager(CgroupManager):
 
     def check_empty(self, field_name: str) -> None:
         """The scope is new by construction: systemd refuses an existing unit name."""
+
+    def self_join(self) -> CgroupJoin | None:
+        """Before the scope exists, only ``add`` can make it, with the pid in it."""
+        return super().self_join() if self.started else None
 
     def add(self, pid: int) -> None:
         if self.started:  # a second process (none today): plain cgroup.procs writes

@@ -2,9 +2,11 @@
 
 The parent (this process) checks everything it can on the host side: the
 container's status, the process document, the LSM labels and the seccomp
-filter (built here, loaded by the grandchild). It then forks a child that
-makes itself non-dumpable, waits until the parent has put it in the
-container's cgroup, and setns into the init's namespaces (user first). A pid
+filter (built here, loaded by the grandchild). It then forks a child, born in
+the container's v2 cgroup where there is one (pyoci.cgroups.join), that makes
+itself non-dumpable, joins the v1 hierarchies itself, waits until the parent
+has done whatever joining is left, and setns into the init's namespaces (user
+first). A pid
 namespace only applies to children, so the child forks the grandchild, which
 becomes the process: terminal, labels, rlimits, capabilities, user, seccomp,
 signals reset, stray fds closed, execve. Errors come back over a SEQPACKET
@@ -19,7 +21,6 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
 
 from pyoci import faults, jsonio, syscalls
-from pyoci.cgroups import warmup
 from pyoci.container.state import CREATED, PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
@@ -34,6 +35,8 @@ from pyoci.security.capabilities import parse_capabilities
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import NoReturn
+
+    from pyoci.cgroups.join import CgroupJoin
 
 #: The order runc joins in: user first, so its capabilities cover the rest.
 _NS_ORDER = ("user", "ipc", "uts", "network", "pid", "mount", "cgroup", "time")
@@ -248,19 +251,29 @@ def _open_namespaces(init_pid: int) -> dict[str, int]:
 def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
             console_sock: socket.socket | None, opts: ExecOptions) -> int:
     """Fork the two children; return the host pid of the process once it has exec'd."""
+    join = cgroup.self_join()  # type: ignore[attr-defined]
     parent_end, child_end = protocol.channel_pair()
-    child = os.fork()
+    try:
+        # execCPUAffinity.initial is for before the move, which a child born in
+        # the v2 cgroup has already made: that child is forked plainly.
+        child = join.fork(into=not _has_initial_affinity(config)) if join else os.fork()
+    except BaseException:
+        if join is not None:
+            join.close()
+        raise
     if child == 0:
         parent_end.close()
-        _child(config, ns_fds, console_sock, opts, child_end)
+        _child(config, ns_fds, console_sock, opts, child_end, join)
     child_end.close()
+    if join is not None:
+        join.close()  # the child's copies are its own
     pid = 0
     try:
-        protocol.expect(parent_end, protocol.READY)
-        try:
+        protocol.expect(parent_end, protocol.READY)  # it has joined what it could
+        if join is None:
             cgroup.add(child)  # type: ignore[attr-defined]
-        finally:
-            warmup.end()
+        elif join.parent_joins:
+            join.parent_add(child)
         faults.maybe_fail("exec.cgroup")
         protocol.send(parent_end, Message(protocol.GO))
         pid = protocol.expect(parent_end, protocol.PID).pid
@@ -289,8 +302,13 @@ def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
 
 # --- the children -----------------------------------------------------------------
 
+def _has_initial_affinity(config: dict) -> bool:
+    affinity = (config.get("process") or {}).get("execCPUAffinity") or {}
+    return bool(affinity.get("initial"))
+
+
 def _child(config: dict, ns_fds: dict[str, int], console_sock: socket.socket | None,
-           opts: ExecOptions, chan: socket.socket) -> NoReturn:
+           opts: ExecOptions, chan: socket.socket, join: CgroupJoin | None) -> NoReturn:
     """Join the container, fork the process; never return into the parent's code."""
     try:
         # Before any container namespace: nothing in there may open our /proc/<pid>/exe.
@@ -299,6 +317,8 @@ def _child(config: dict, ns_fds: dict[str, int], console_sock: socket.socket | N
             from pyoci.process import placement  # the parent imported it
 
             placement.apply_initial_affinity(config)  # execCPUAffinity.initial: before the move
+        if join is not None:
+            join.enter()  # the v1 hierarchies (pyoci.cgroups.join)
         protocol.send(chan, Message(protocol.READY))
         protocol.expect(chan, protocol.GO)  # in the container's cgroup now
         for kind in _NS_ORDER:

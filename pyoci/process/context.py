@@ -12,6 +12,10 @@ import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 
 from pyoci.namespaces import NamespacePlan
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyoci.cgroups.join import CgroupJoin
+
 PREFAULT_BELOW = 64 << 20
 
 
@@ -42,6 +46,8 @@ class InitContext:
         # hooks, set by create when the config has hooks; the init fills in its
         # host pid (from RESUME) and the status of the moment.
         self.hook_state: dict | None = None
+        # Stage 1 sets it for the init: the files GO brought (pyoci.cgroups.join).
+        self.cgroup_join: CgroupJoin | None = None
 
     @property
     def prefaults(self) -> bool:

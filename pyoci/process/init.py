@@ -1,8 +1,8 @@
 """What runs in the forked children: stage 1, then the container init.
 
 Stage 1 joins the namespaces given by path, unshares the user namespace and
-waits for the parent to write its id maps and cgroup membership; then it
-unshares the rest. A new pid or time namespace only applies to children, so
+waits for the parent to write its id maps and to send the cgroup's files; then
+it unshares the rest. A new pid or time namespace only applies to children, so
 stage 1 forks the init there and exits. The init builds the rootfs, becomes the
 configured process, reports CREATED, and blocks on the exec socket until
 ``start`` connects; then it execs the user's program.
@@ -18,6 +18,7 @@ import errno
 import os
 
 from pyoci import faults, syscalls
+from pyoci.cgroups.join import CgroupJoin
 from pyoci.container.state import INIT_WAITING_NAME
 from pyoci.errors import PyociError
 from pyoci.namespaces import (
@@ -78,7 +79,7 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     if early:
         _unshare_rest(ns)
     protocol.send(chan, Message(protocol.READY))
-    protocol.expect(chan, protocol.GO)
+    join = _cgroup_join(protocol.expect(chan, protocol.GO))
     if late:
         syscalls.set_dumpable(False)
     if ns.has("user"):
@@ -89,13 +90,28 @@ def _stage1(ctx: InitContext, chan: socket.socket) -> None:
     if ns.new & syscalls.CLONE_NEWTIME:
         write_time_offsets(ctx.config.get("linux", {}).get("timeOffsets", {}))
     if ns.has("pid") or ns.has("time"):
-        pid = os.fork()
+        # Born in the v2 cgroup, unless its memory is to be prefaulted outside
+        # or we are in a user namespace, which the kernel checks clone3 against
+        # (and whose refusal would leave the new pid namespace unable to fork).
+        into = not ctx.prefaults and not ns.has("user")
+        pid = join.fork(into=into, fallback=False) if join is not None else os.fork()
         if pid:
-            protocol.send(chan, Message(protocol.PID, pid=pid))
+            born_inside = join is not None and join.born_inside
+            protocol.send(chan, Message(protocol.PID, pid=pid, joined=born_inside))
             os._exit(0)
     else:
         protocol.send(chan, Message(protocol.PID, pid=os.getpid()))
+    ctx.cgroup_join = join
     _container_init(ctx, chan)
+
+
+def _cgroup_join(go: Message) -> CgroupJoin | None:
+    """The cgroup's files GO brought (None: the parent joins us to all of it)."""
+    if go.cgroup is None:
+        for fd in go.fds:
+            os.close(fd)
+        return None
+    return CgroupJoin.from_message(go.cgroup, go.fds)
 
 
 def _unshare_rest(ns: NamespacePlan) -> None:
@@ -159,18 +175,25 @@ def _container_init(ctx: InitContext, chan: socket.socket) -> NoReturn:
 
 
 def _join_cgroup(ctx: InitContext, chan: socket.socket) -> None:
-    """Wait until the parent has put us in the container's cgroup, then make the
-    cgroup namespace, whose root is the cgroup we are in at that moment.
+    """Join the container's cgroup, then make the cgroup namespace, whose root is
+    the cgroup we are in at that moment.
 
-    Everything before this point is charged to pyoci's cgroup, not the
-    container's; nothing of the container (mounts, hooks, its program) runs
-    before it.
+    The v1 hierarchies we join ourselves (pyoci.cgroups.join); the v2 one we
+    were born in, unless the parent has to write us into it (and, with a new
+    systemd scope, into all of them). Everything before this point is charged
+    to pyoci's cgroup, not the container's; nothing of the container (mounts,
+    hooks, its program) runs before it.
     """
+    join = ctx.cgroup_join
     if ctx.prefaults:
-        _prefault_writable()  # the parent joins us once this is done
-        protocol.send(chan, Message(protocol.PREFAULTED))
-    faults.maybe_fail("cgroup.join")  # the init gone while the parent joins it
-    protocol.expect(chan, protocol.JOINED)
+        _prefault_writable()  # before any join: these copies are not the container's
+    faults.maybe_fail("cgroup.join")  # the init gone while it joins
+    if join is not None:
+        join.enter()
+    if join is None or join.parent_joins:
+        if ctx.prefaults:
+            protocol.send(chan, Message(protocol.PREFAULTED))
+        protocol.expect(chan, protocol.JOINED)
     if ctx.namespaces.new & syscalls.CLONE_NEWCGROUP:
         try:
             syscalls.unshare(syscalls.CLONE_NEWCGROUP)

@@ -3,9 +3,11 @@
 The parent forks stage 1 first and makes the container's cgroup while that
 child imports the init's code and sets up its namespaces (the two take about
 as long, on two cores). Then it writes the uid/gid maps (only a process outside
-the new user namespace may); once stage 1 has forked the init it puts the init
-in its cgroup, before the init makes its cgroup namespace or mounts anything,
-so every process the container runs starts inside it.
+the new user namespace may) and hands stage 1 the cgroup's files: the init is
+born in the v2 cgroup and joins the v1 hierarchies itself, before it makes its
+cgroup namespace or mounts anything, so every process the container runs
+starts inside it (pyoci.cgroups.join: no cgroup.procs write, and so no RCU
+grace period to wait for). Where the kernel refuses that, the parent writes.
 On any failure every forked process is killed and reaped before the error
 goes up, so nothing is left running.
 """
@@ -17,7 +19,6 @@ import _socket as socket  # socket.py costs ~8 ms
 import os
 
 from pyoci import syscalls
-from pyoci.cgroups import warmup
 from pyoci.cgroups.manager import CgroupManager
 from pyoci.errors import PyociError
 from pyoci.namespaces import write_id_maps
@@ -29,6 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # collections.abc imports collections: ~1.5 ms of start-up
     from collections.abc import Callable
     from typing import NoReturn
+
+    from pyoci.cgroups.join import CgroupJoin
 
 
 def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootless: bool,
@@ -52,11 +55,13 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
     cgroup = None
     try:
         cgroup = make_cgroup()
+        join = cgroup.self_join()
         protocol.expect(parent_end, protocol.READY)
         if ctx.namespaces.new & syscalls.CLONE_NEWUSER:
             write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
-        protocol.send(parent_end, Message(protocol.GO))
+        _send_go(parent_end, join)
         created = prepivot = joined = False
+        parent_joins = True  # known from PID: whether the init still needs our write
         joinable = not ctx.prefaults  # else: once the init says PREFAULTED
         while not (init_pid and created):
             # stage 1 reports the init's pid right after forking it, but a
@@ -68,14 +73,18 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
                 _forward_seccomp(parent_end, msg, init_pid, on_seccomp)
             elif msg.kind == protocol.PID:
                 init_pid = msg.pid
+                if join is not None:
+                    join.born_inside = msg.joined
+                    parent_joins = join.parent_joins
             elif msg.kind == protocol.PREFAULTED:
                 joinable = True
             elif msg.kind == protocol.PREPIVOT:
                 prepivot = True
             else:
                 created = True
-            if init_pid and joinable and not joined:
-                _join(cgroup, init_pid, parent_end)
+            if init_pid and not joined and (joinable or not parent_joins):
+                if parent_joins:
+                    _join(cgroup, join, init_pid, parent_end)
                 joined = True
                 if init_pid != stage1:
                     _reap(stage1)  # it exits once it has sent PID
@@ -109,23 +118,37 @@ def _enter_stage1(ctx: InitContext, chan: socket.socket) -> NoReturn:
     run_child(ctx, chan)
 
 
-def _join(cgroup: CgroupManager, init_pid: int, chan: socket.socket) -> None:
-    """Put the init in its cgroup, then let it go on (JOINED).
+def _send_go(chan: socket.socket, join: CgroupJoin | None) -> None:
+    """GO, with the files through which the init joins its cgroup itself; our
+    copies are closed once sent (the paths stay, for a write of ours)."""
+    if join is None:
+        protocol.send(chan, Message(protocol.GO))
+        return
+    try:
+        protocol.send_fds(chan, Message(protocol.GO, cgroup=join.describe()), join.fds())
+    finally:
+        join.close()
+
+
+def _join(cgroup: CgroupManager, join: CgroupJoin | None, init_pid: int,
+          chan: socket.socket) -> None:
+    """Put the init in the cgroups it could not enter by itself, then let it go
+    on (JOINED): the v2 one when clone3 was refused (a user namespace), or, with
+    a new systemd scope, all of them (starting the scope is what makes it).
 
     The init, not stage 1: the fork's page tables and copies are not charged
     to the container, so a smaller memory limit suffices (and under a small
-    one the init has copied its pages first: PREFAULTED). The write is quick
-    because pyoci.cgroups.warmup paid its RCU grace period earlier; this is
-    the last cgroup.procs write of create, so the warm-up ends here. The init
-    makes its cgroup namespace and its first mount only after JOINED.
+    one the init has copied its pages first: PREFAULTED). The init makes its
+    cgroup namespace and its first mount only after JOINED.
     """
     try:
-        cgroup.add(init_pid)
+        if join is None:
+            cgroup.add(init_pid)
+        else:
+            join.parent_add(init_pid)
     except PyociError:
         _raise_child_error(chan)  # an init that failed meanwhile: its error, not ESRCH
         raise
-    finally:
-        warmup.end()
     try:
         protocol.send(chan, Message(protocol.JOINED))
     except OSError:

@@ -4,14 +4,16 @@
 container init) take turns:
 
     child  -> READY    it has joined or unshared its user namespace
-    parent -> GO       uid/gid maps written: unshare the other namespaces
-    child  -> PID      the container init's host pid (after the pid-ns fork)
+    parent -> GO       uid/gid maps written: unshare the other namespaces; the
+                       cgroup's files come along (pyoci.cgroups.join), through
+                       which the init joins its v1 hierarchies itself
+    child  -> PID      the container init's host pid (after the pid-ns fork),
+                       and whether it was born in its v2 cgroup (clone3)
+    and only when the parent still has to put the init in a cgroup (the v2
+    one when clone3 was refused, or all with the systemd driver's new scope):
     init   -> PREFAULTED  under a small memory limit only: its pages are its
                        own now (see process.context), it may join the cgroup
-    parent -> JOINED   the init is in its cgroup: unshare the cgroup namespace
-                       and build the rootfs (pyoci.cgroups.warmup has had the
-                       first cgroup.procs write's RCU grace period paid while
-                       the parent imported and checked the config)
+    parent -> JOINED   the init is in its cgroup
     init   -> PREPIVOT every mount is in place, the root not yet pivoted: the
                        parent's turn (netDevices, prestart/createRuntime hooks)
     parent -> RESUME   done, with the init's host pid (for its hooks): pivot and
@@ -29,6 +31,7 @@ every child end is closed, so a child that dies without a word is noticed.
 from __future__ import annotations
 
 import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
+import posix as os  # not os: see pyoci/paths.py
 import sys
 
 from pyoci import jsonio
@@ -47,21 +50,28 @@ SECCOMP_DONE = "seccompdone"
 ERROR = "error"
 
 _MAX_MESSAGE = 65536
-_FD_SPACE = socket.CMSG_SPACE(4)  # one fd of SCM_RIGHTS
+_MAX_FDS = 32  # GO: a tasks file per v1 hierarchy (13 kinds) and the v2 directory
+_FD_SPACE = socket.CMSG_SPACE(4 * _MAX_FDS)
 
 
 class Message:
-    __slots__ = ("kind", "pid", "error", "fd")
+    __slots__ = ("kind", "pid", "error", "fd", "fds", "joined", "cgroup")
 
-    def __init__(self, kind: str, pid: int = 0, error: str = "") -> None:
+    def __init__(self, kind: str, pid: int = 0, error: str = "", *, joined: bool = False,
+                 cgroup: dict | None = None) -> None:
         self.kind = kind
         self.pid = pid
         self.error = error
-        self.fd = -1  # a received fd (SCM_RIGHTS); the receiver must close it
+        self.joined = joined  # PID: the init was born in its v2 cgroup
+        self.cgroup = cgroup  # GO: CgroupJoin.describe() of the fds that come along
+        self.fds: list[int] = []  # received fds (SCM_RIGHTS); the receiver must close them
+        self.fd = -1  # the first of them
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Message) and \
-            (self.kind, self.pid, self.error) == (other.kind, other.pid, other.error)
+        return isinstance(other, Message) and self._key() == other._key()
+
+    def _key(self) -> tuple:
+        return (self.kind, self.pid, self.error, self.joined, self.cgroup)
 
     def __repr__(self) -> str:
         return f"Message({self.kind!r}, pid={self.pid}, error={self.error!r})"
@@ -73,12 +83,19 @@ class Message:
         if self.error:
             # Capped so the JSON (at most 12 bytes a character) fits one receive.
             doc["error"] = self.error[:4096]
+        if self.joined:
+            doc["joined"] = True
+        if self.cgroup is not None:
+            doc["cgroup"] = self.cgroup
         return jsonio.dumps(doc).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> Message:
         doc = jsonio.loads(raw)
-        return cls(doc["kind"], int(doc.get("pid", 0)), str(doc.get("error", "")))
+        cgroup = doc.get("cgroup")
+        return cls(doc["kind"], int(doc.get("pid", 0)), str(doc.get("error", "")),
+                   joined=doc.get("joined") is True,
+                   cgroup=cgroup if isinstance(cgroup, dict) else None)
 
 
 class ChannelClosed(PyociError):
@@ -102,7 +119,22 @@ def send_fd(sock: socket.socket, msg: Message, fd: int) -> None:
 def send_bytes_with_fd(sock: socket.socket, data: bytes, fd: int) -> None:
     """socket.send_fds for one fd, on a _socket object (socket.py and the array
     module it needs are not loaded): the pty master, the seccomp notify fd."""
-    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fd.to_bytes(4, sys.byteorder))])
+    send_bytes_with_fds(sock, data, [fd])
+
+
+def send_bytes_with_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
+    if not fds:
+        sock.send(data)
+        return
+    if len(fds) > _MAX_FDS:
+        raise PyociError(f"sync protocol: {len(fds)} fds in one message (at most {_MAX_FDS})")
+    packed = b"".join(fd.to_bytes(4, sys.byteorder) for fd in fds)
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, packed)])
+
+
+def send_fds(sock: socket.socket, msg: Message, fds: list[int]) -> None:
+    """Send ``msg`` with ``fds`` attached (GO: the cgroup join's files)."""
+    send_bytes_with_fds(sock, msg.encode(), fds)
 
 
 def fds_from(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
@@ -123,8 +155,14 @@ def receive(sock: socket.socket) -> Message:
         raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
     if not raw:
         raise ChannelClosed("container init exited before it was ready")
-    msg = Message.decode(raw)
     fds = fds_from(ancillary)
+    try:
+        msg = Message.decode(raw)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    msg.fds = fds
     if fds:
         msg.fd = fds[0]
     return msg

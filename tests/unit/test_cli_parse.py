@@ -271,7 +271,8 @@ def test_dispatch_bad_preserve_fds(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--preserve-fds"):
         dispatch(g, rest)
     assert list(tmp_path.iterdir()) == []
-    # create started the cgroup warm-up before it parsed its options: it must end.
+    # No thread left behind: a fork into a cgroup needs a single-threaded process
+    # (pyoci.cgroups.join), and tests call dispatch in their own.
     assert len(os.listdir("/proc/self/task")) == threads
 
 

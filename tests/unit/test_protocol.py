@@ -274,3 +274,44 @@ def test_an_error_sent_before_a_reset_still_arrives() -> None:
     finally:
         parent_end.close()
         child_end.close()
+
+
+# -- GO's cgroup files and PID's "joined" (pyoci.cgroups.join) ------------------------
+
+def test_joined_and_cgroup_round_trip() -> None:
+    doc = {"tasks": ["/sys/fs/cgroup/cpu/c/tasks"], "directory": "/sys/fs/cgroup/unified/c"}
+    for msg in (Message(protocol.PID, 7, joined=True), Message(protocol.GO, cgroup=doc),
+                Message(protocol.PID, 7)):
+        back = Message.decode(msg.encode())
+        assert back == msg and (back.joined, back.cgroup) == (msg.joined, msg.cgroup)
+    assert b"joined" not in Message(protocol.PID, 7).encode()  # absent means False
+
+
+def test_many_fds_arrive_in_order(pair: tuple[socket.socket, socket.socket]) -> None:
+    parent, child = pair
+    pipes = [os.pipe() for _ in range(12)]
+    try:
+        protocol.send_fds(parent, Message(protocol.GO, cgroup={}), [w for _, w in pipes])
+        msg = protocol.receive(child)
+        assert len(msg.fds) == 12 and msg.fd == msg.fds[0]
+        for (r, _), fd in zip(pipes, msg.fds, strict=True):
+            os.write(fd, b"x")  # each received fd is the write end of its own pipe
+            assert os.read(r, 1) == b"x"
+            os.close(fd)
+    finally:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
+
+
+def test_too_many_fds_is_refused(pair: tuple[socket.socket, socket.socket]) -> None:
+    parent, _ = pair
+    with pytest.raises(PyociError, match="fds in one message"):
+        protocol.send_fds(parent, Message(protocol.GO), [0] * 33)
+
+
+def test_no_fds_sends_plainly(pair: tuple[socket.socket, socket.socket]) -> None:
+    parent, child = pair
+    protocol.send_fds(parent, Message(protocol.GO, cgroup={"tasks": []}), [])
+    msg = protocol.receive(child)
+    assert msg.fds == [] and msg.fd == -1 and msg.cgroup == {"tasks": []}
