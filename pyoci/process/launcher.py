@@ -52,7 +52,7 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
         _enter_stage1(ctx, child_end)
     child_end.close()
     init_pid = 0
-    cgroup = None
+    cgroup = join = None
     try:
         cgroup = make_cgroup()
         join = cgroup.self_join()
@@ -95,6 +95,8 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
                 # The init's host pid: its hooks' state documents need it.
                 protocol.send(parent_end, Message(protocol.RESUME, pid=init_pid))
     except BaseException as e:
+        if join is not None:
+            join.close()  # when GO was never sent
         for pid in (init_pid, stage1):
             _kill_and_reap(pid)
         if (isinstance(e, protocol.ChannelClosed) and cgroup is not None
