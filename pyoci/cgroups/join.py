@@ -20,8 +20,8 @@ exec. Two ways in skip it:
 
 The parent builds a :class:`CgroupJoin` from the manager's paths and hands its
 fds to the child; ``fork`` makes the child, ``enter`` (in the child) does the
-v1 part, and ``parent_joins`` tells both sides whether the parent still has
-the v2 write to do.
+v1 part, ``parent_joins`` tells both sides whether the parent still has a
+write to make, and ``finish_join`` is the parent making it.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import errno
 import os
 
 from pyoci import paths, syscalls
+from pyoci.cgroups.manager import CgroupManager, add_process
 from pyoci.errors import PyociError
 
 # clone3's refusals that come before the kernel takes a pid: no clone3 (before
@@ -108,11 +109,6 @@ class CgroupJoin:
                 return pid
         return os.fork()
 
-    @property
-    def parent_joins(self) -> bool:
-        """Whether the v2 cgroup is still to be joined by the parent's write."""
-        return bool(self.directory) and not self.born_inside
-
     def enter(self) -> None:
         """In the (single-threaded) child: join every v1 hierarchy, then close."""
         try:
@@ -124,14 +120,6 @@ class CgroupJoin:
         finally:
             self.close()
 
-    def parent_add(self, pid: int) -> None:
-        """The parent's part when the child was not born in the v2 cgroup."""
-        try:
-            with open(paths.join(self.directory, "cgroup.procs"), "w") as f:
-                f.write(str(pid))
-        except OSError as e:
-            raise PyociError(f"join cgroup {self.directory}: {e.strerror}") from None
-
     def close(self) -> None:
         for fd in self.fds():
             try:
@@ -140,3 +128,18 @@ class CgroupJoin:
                 pass
         self.tasks_fds = []
         self.directory_fd = -1
+
+
+def parent_joins(join: CgroupJoin | None) -> bool:
+    """Whether the parent still has to write the child into a cgroup: all of
+    them without a join (a new systemd scope: ``manager.add`` makes it), else
+    the v2 one if the child was not born in it."""
+    return join is None or (bool(join.directory) and not join.born_inside)
+
+
+def finish_join(manager: CgroupManager, join: CgroupJoin | None, pid: int) -> None:
+    """The parent's part of the join, as ``parent_joins`` says (often nothing)."""
+    if join is None:
+        manager.add(pid)
+    elif parent_joins(join):
+        add_process(join.directory, pid)

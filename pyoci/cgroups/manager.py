@@ -72,17 +72,13 @@ class CgroupManager:
     def self_join(self) -> CgroupJoin | None:
         """The files a child joins through by itself (pyoci.cgroups.join); None
         where the parent must do it all with ``add``."""
-        from pyoci.cgroups.join import CgroupJoin
+        from pyoci.cgroups.join import CgroupJoin  # join imports this module
 
         return CgroupJoin.open(self.paths)
 
     def add(self, pid: int) -> None:
         for path in self.paths.values():
-            try:
-                with open(paths.join(path, "cgroup.procs"), "w") as f:
-                    f.write(str(pid))
-            except OSError as e:
-                raise PyociError(f"join cgroup {path}: {e.strerror}") from None
+            add_process(path, pid)
 
     def pids(self) -> list[int]:
         path = self._procs_path()
@@ -200,6 +196,16 @@ class CgroupManager:
             if key in self.paths:
                 return self.paths[key]
         return next(iter(self.paths.values()), None)
+
+
+def add_process(directory: str, pid: int) -> None:
+    """Write ``pid`` into one cgroup's cgroup.procs: the join by the parent, which
+    waits for an RCU grace period (pyoci.cgroups.join says when it is needed)."""
+    try:
+        with open(paths.join(directory, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+    except OSError as e:
+        raise PyociError(f"join cgroup {directory}: {e.strerror}") from None
 
 
 def manager_for_config(config: dict, container_id: str, *, systemd: bool) -> CgroupManager:

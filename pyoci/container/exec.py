@@ -251,6 +251,8 @@ def _open_namespaces(init_pid: int) -> dict[str, int]:
 def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
             console_sock: socket.socket | None, opts: ExecOptions) -> int:
     """Fork the two children; return the host pid of the process once it has exec'd."""
+    from pyoci.cgroups.join import finish_join  # the cgroup manager's module is loaded
+
     join = cgroup.self_join()  # type: ignore[attr-defined]
     parent_end, child_end = protocol.channel_pair()
     try:
@@ -270,10 +272,7 @@ def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
     pid = 0
     try:
         protocol.expect(parent_end, protocol.READY)  # it has joined what it could
-        if join is None:
-            cgroup.add(child)  # type: ignore[attr-defined]
-        elif join.parent_joins:
-            join.parent_add(child)
+        finish_join(cgroup, join, child)  # type: ignore[arg-type]
         faults.maybe_fail("exec.cgroup")
         protocol.send(parent_end, Message(protocol.GO))
         pid = protocol.expect(parent_end, protocol.PID).pid

@@ -18,7 +18,7 @@ import errno
 import os
 
 from pyoci import faults, syscalls
-from pyoci.cgroups.join import CgroupJoin
+from pyoci.cgroups.join import CgroupJoin, parent_joins
 from pyoci.container.state import INIT_WAITING_NAME
 from pyoci.errors import PyociError
 from pyoci.namespaces import (
@@ -190,7 +190,7 @@ def _join_cgroup(ctx: InitContext, chan: socket.socket) -> None:
     faults.maybe_fail("cgroup.join")  # the init gone while it joins
     if join is not None:
         join.enter()
-    if join is None or join.parent_joins:
+    if parent_joins(join):
         if ctx.prefaults:
             protocol.send(chan, Message(protocol.PREFAULTED))
         protocol.expect(chan, protocol.JOINED)

@@ -19,6 +19,7 @@ import _socket as socket  # socket.py costs ~8 ms
 import os
 
 from pyoci import syscalls
+from pyoci.cgroups.join import finish_join, parent_joins
 from pyoci.cgroups.manager import CgroupManager
 from pyoci.errors import PyociError
 from pyoci.namespaces import write_id_maps
@@ -61,7 +62,6 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
             write_id_maps(stage1, ctx.config, deny_setgroups=rootless)
         _send_go(parent_end, join)
         created = prepivot = joined = False
-        parent_joins = True  # known from PID: whether the init still needs our write
         joinable = not ctx.prefaults  # else: once the init says PREFAULTED
         while not (init_pid and created):
             # stage 1 reports the init's pid right after forking it, but a
@@ -75,15 +75,14 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
                 init_pid = msg.pid
                 if join is not None:
                     join.born_inside = msg.joined
-                    parent_joins = join.parent_joins
             elif msg.kind == protocol.PREFAULTED:
                 joinable = True
             elif msg.kind == protocol.PREPIVOT:
                 prepivot = True
             else:
                 created = True
-            if init_pid and not joined and (joinable or not parent_joins):
-                if parent_joins:
+            if init_pid and not joined and (joinable or not parent_joins(join)):
+                if parent_joins(join):
                     _join(cgroup, join, init_pid, parent_end)
                 joined = True
                 if init_pid != stage1:
@@ -144,10 +143,7 @@ def _join(cgroup: CgroupManager, join: CgroupJoin | None, init_pid: int,
     cgroup namespace and its first mount only after JOINED.
     """
     try:
-        if join is None:
-            cgroup.add(init_pid)
-        else:
-            join.parent_add(init_pid)
+        finish_join(cgroup, join, init_pid)
     except PyociError:
         _raise_child_error(chan)  # an init that failed meanwhile: its error, not ESRCH
         raise

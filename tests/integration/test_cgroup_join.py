@@ -47,7 +47,7 @@ def cgroups() -> Iterator[dict[str, str]]:
 CHILD = """
 import json, os, sys
 sys.path.insert(0, {repo!r})
-from pyoci.cgroups.join import CgroupJoin
+from pyoci.cgroups.join import CgroupJoin, parent_joins
 join = CgroupJoin.open(json.loads(sys.argv[1]))
 pid = join.fork(into=sys.argv[2] == "into")
 if pid == 0:
@@ -56,7 +56,7 @@ if pid == 0:
     os._exit(0)
 join.close()
 os.waitpid(pid, 0)
-print("born_inside", join.born_inside, "parent_joins", join.parent_joins)
+print("born_inside", join.born_inside, "parent_joins", parent_joins(join))
 """
 
 

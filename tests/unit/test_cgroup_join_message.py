@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from pyoci.cgroups.join import CgroupJoin
+from pyoci.cgroups.join import CgroupJoin, parent_joins
 from pyoci.errors import PyociError
 
 
@@ -44,11 +44,12 @@ def test_from_message_refuses_a_count_mismatch_and_closes_what_came() -> None:
 
 
 def test_parent_joins_only_a_v2_cgroup_the_child_was_not_born_in() -> None:
-    assert not CgroupJoin(["/a/tasks"], []).parent_joins  # v1 only: the child's part
+    assert not parent_joins(CgroupJoin(["/a/tasks"], []))  # v1 only: the child's part
     v2 = CgroupJoin([], [], "/u/c")
-    assert v2.parent_joins
+    assert parent_joins(v2)
     v2.born_inside = True
-    assert not v2.parent_joins
+    assert not parent_joins(v2)
+    assert parent_joins(None)  # no join at all: a new systemd scope, all the parent's
 
 
 def test_open_names_the_cgroup_it_cannot_open(tmp_path: object) -> None:
