@@ -274,10 +274,10 @@ def fork_into_cgroup(cgroup_fd: int) -> int:
     if pid == 0:
         _python.PyOS_AfterFork_Child()
         return 0
-    err = ctypes.get_errno()  # before the next call through _python overwrites it
+    error = _fail("clone3") if pid < 0 else None  # before the next call overwrites errno
     _python.PyOS_AfterFork_Parent()
-    if pid < 0:
-        raise OSError(err, f"clone3: {os.strerror(err)}")
+    if error is not None:
+        raise error
     return pid
 
 

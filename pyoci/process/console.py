@@ -57,7 +57,7 @@ def setup_console(sock: socket.socket, size: dict | None, *,
     if bind_console:
         _bind_console(slave_path)
     try:
-        protocol.send_bytes_with_fd(sock, slave_path.encode(), master)
+        protocol.send_bytes_with_fds(sock, slave_path.encode(), [master])
     except OSError as e:
         raise PyociError(f"--console-socket: send pty master: {e.strerror}") from None
     os.close(master)

@@ -55,7 +55,7 @@ _FD_SPACE = socket.CMSG_SPACE(4 * _MAX_FDS)
 
 
 class Message:
-    __slots__ = ("kind", "pid", "error", "fd", "fds", "joined", "cgroup")
+    __slots__ = ("kind", "pid", "error", "fds", "joined", "cgroup")
 
     def __init__(self, kind: str, pid: int = 0, error: str = "", *, joined: bool = False,
                  cgroup: dict | None = None) -> None:
@@ -65,7 +65,11 @@ class Message:
         self.joined = joined  # PID: the init was born in its v2 cgroup
         self.cgroup = cgroup  # GO: CgroupJoin.describe() of the fds that come along
         self.fds: list[int] = []  # received fds (SCM_RIGHTS); the receiver must close them
-        self.fd = -1  # the first of them
+
+    @property
+    def fd(self) -> int:
+        """The first received fd, or -1 (SECCOMP carries one)."""
+        return self.fds[0] if self.fds else -1
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Message) and self._key() == other._key()
@@ -111,18 +115,9 @@ def send(sock: socket.socket, msg: Message) -> None:
     sock.send(msg.encode())
 
 
-def send_fd(sock: socket.socket, msg: Message, fd: int) -> None:
-    """Send ``msg`` with ``fd`` attached."""
-    send_bytes_with_fd(sock, msg.encode(), fd)
-
-
-def send_bytes_with_fd(sock: socket.socket, data: bytes, fd: int) -> None:
-    """socket.send_fds for one fd, on a _socket object (socket.py and the array
-    module it needs are not loaded): the pty master, the seccomp notify fd."""
-    send_bytes_with_fds(sock, data, [fd])
-
-
 def send_bytes_with_fds(sock: socket.socket, data: bytes, fds: list[int]) -> None:
+    """socket.send_fds on a _socket object (socket.py and the array module it
+    needs are not loaded): the pty master, the seccomp notify fd, GO's files."""
     if not fds:
         sock.send(data)
         return
@@ -133,7 +128,7 @@ def send_bytes_with_fds(sock: socket.socket, data: bytes, fds: list[int]) -> Non
 
 
 def send_fds(sock: socket.socket, msg: Message, fds: list[int]) -> None:
-    """Send ``msg`` with ``fds`` attached (GO: the cgroup join's files)."""
+    """Send ``msg`` with ``fds`` attached."""
     send_bytes_with_fds(sock, msg.encode(), fds)
 
 
@@ -163,8 +158,6 @@ def receive(sock: socket.socket) -> Message:
             os.close(fd)
         raise
     msg.fds = fds
-    if fds:
-        msg.fd = fds[0]
     return msg
 
 

@@ -274,7 +274,7 @@ def load_privileged(config: dict, chan: socket.socket) -> None:
     if fd < 0:
         return
     try:
-        protocol.send_fd(chan, protocol.Message(protocol.SECCOMP), fd)
+        protocol.send_fds(chan, protocol.Message(protocol.SECCOMP), [fd])
         protocol.expect(chan, protocol.SECCOMP_DONE)
     finally:
         os.close(fd)
@@ -290,7 +290,7 @@ def load_late(config: dict, conn: socket.socket | None) -> None:
         if conn is None:
             raise PyociError(f"{FIELD}.listenerPath: no runtime process to hand the "
                              "notify fd to")
-        protocol.send_bytes_with_fd(conn, HANDOFF, fd)
+        protocol.send_bytes_with_fds(conn, HANDOFF, [fd])
         if conn.recv(1) != HANDOFF_OK:
             raise PyociError(f"{FIELD}.listenerPath: the notify fd was not delivered")
     finally:
@@ -340,7 +340,7 @@ def send_to_listener(config: dict, state: dict, fd: int) -> None:
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
-        protocol.send_bytes_with_fd(sock, jsonio.dumps(doc).encode(), fd)
+        protocol.send_bytes_with_fds(sock, jsonio.dumps(doc).encode(), [fd])
     except OSError as e:
         raise PyociError(f"{FIELD}.listenerPath: {path}: {e.strerror}") from None
     finally:

@@ -60,7 +60,7 @@ def test_sync_message_carries_an_fd() -> None:
     parent, child = protocol.channel_pair()
     r, w = os.pipe()
     try:
-        protocol.send_fd(child, protocol.Message(protocol.SECCOMP), w)
+        protocol.send_fds(child, protocol.Message(protocol.SECCOMP), [w])
         msg = protocol.expect(parent, protocol.SECCOMP)
         assert msg.fd >= 0 and msg.fd != w
         os.write(msg.fd, b"x")
