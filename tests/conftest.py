@@ -181,19 +181,29 @@ def mounts_mentioning(text: str) -> list[str]:
 
 
 def processes_with(text: str) -> list[int]:
-    """Host pids whose command line or environment mentions ``text`` (alive, not zombie)."""
+    """Host pids whose command line mentions ``text`` (alive, not zombie), among
+    those started after this test process: what pyoci may have left behind, and
+    not a daemon of the machine whose flags happen to contain a generated id
+    (pid 1 here runs with --auth-required: the id "requ" matched it)."""
+    ours = _start_time(Path("/proc/self/stat").read_text())
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes()
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            stat = (entry / "stat").read_text()
         except OSError:
             continue
-        if text.encode() in cmdline and state != "Z":
+        state = stat.rsplit(")", 1)[1].split()[0]
+        if text.encode() in cmdline and state != "Z" and _start_time(stat) >= ours:
             pids.append(int(entry.name))
     return pids
+
+
+def _start_time(stat: str) -> int:
+    """Field 22 of /proc/<pid>/stat: when the process started, in clock ticks."""
+    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def assert_nothing_left(pyoci: Pyoci, cid: str) -> None:
