@@ -169,16 +169,34 @@ def _create_options(g: Globals, opts: dict, pos: list[str]):  # noqa: ANN202
 
 
 def cmd_create(g: Globals, opts: dict, pos: list[str]) -> int:
-    from pyoci.container.create import create
+    prefork = _prefork()  # first: it imports the init's code while we import create's
+    try:
+        from pyoci.container.create import create
 
-    create(_store(g), _create_options(g, opts, pos))
+        create(_store(g), _create_options(g, opts, pos), prefork)
+    finally:
+        if prefork is not None:
+            prefork.discard()
     return 0
 
 
 def cmd_run(g: Globals, opts: dict, pos: list[str]) -> int:
-    from pyoci.container.run import run
+    prefork = _prefork()
+    try:
+        from pyoci.container.run import run
 
-    return run(_store(g), _create_options(g, opts, pos), detach=opts.get("detach", False))
+        return run(_store(g), _create_options(g, opts, pos), detach=opts.get("detach", False),
+                   prefork=prefork)
+    finally:
+        if prefork is not None:
+            prefork.discard()
+
+
+def _prefork():  # noqa: ANN202 - the annotation would import the module early
+    """Stage 1 of the container, forked before create's code is imported."""
+    from pyoci.process.prefork import Prefork
+
+    return Prefork.start()
 
 
 def cmd_start(g: Globals, opts: dict, pos: list[str]) -> int:

@@ -32,8 +32,12 @@ from pyoci.namespaces import NamespacePlan
 from pyoci.process import has_placement
 from pyoci.process.context import InitContext
 from pyoci.process.launcher import launch
-from pyoci.process.sealed import must_seal, reexec_sealed
+from pyoci.process.sealed import is_sealed, must_seal, reexec_sealed
 from pyoci.security import has_seccomp, lsm
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyoci.process.prefork import Prefork
 
 
 class CreateOptions:
@@ -60,8 +64,13 @@ class CreateOptions:
         self.console_receiver: socket.socket | None = None
 
 
-def create(store: StateStore, opts: CreateOptions) -> ContainerState:
-    """Create the container and leave its init blocked until ``start``."""
+def create(store: StateStore, opts: CreateOptions,
+           prefork: Prefork | None = None) -> ContainerState:
+    """Create the container and leave its init blocked until ``start``.
+
+    ``prefork``: stage 1, forked by the CLI before it imported this module
+    (pyoci.process.prefork); the caller discards it if create fails first.
+    """
     check_container_id(opts.container_id)
     bundle = os.path.abspath(opts.bundle)
     config = load_config(bundle)
@@ -81,6 +90,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
     terminal = _check_terminal(config, opts)
     faults.maybe_fail("validation")
     if must_seal(config):
+        if prefork is not None and not is_sealed():
+            prefork.discard()  # it runs the host interpreter; the sealed copy forks its own
         reexec_sealed()  # the container may open our pids' exe: never the host interpreter
     syscalls.set_child_subreaper()
     _interrupt_on_termination()
@@ -127,7 +138,8 @@ def create(store: StateStore, opts: CreateOptions) -> ContainerState:
                              before_pivot=lambda init_pid: _before_pivot(config, state, init_pid,
                                                                          rollback, cleanup),
                              on_seccomp=lambda init_pid, fd: _seccomp_listener(config, state,
-                                                                               init_pid, fd))
+                                                                               init_pid, fd),
+                             prefork=prefork)
         rollback.push(_kill, pid)
         state.cgroup = cgroup.to_state()  # the systemd driver learnt its paths in launch
         state.init = ProcessIdentity.of(pid)

@@ -18,10 +18,15 @@ from pyoci.container.state import StateStore
 from pyoci.errors import ContainerNotFound
 from pyoci.process.foreground import forward_signals, wait_for
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyoci.process.prefork import Prefork
 
-def run(store: StateStore, opts: CreateOptions, *, detach: bool) -> int:
+
+def run(store: StateStore, opts: CreateOptions, *, detach: bool,
+        prefork: Prefork | None = None) -> int:
     opts.detached = detach
-    state = create(store, opts)
+    state = create(store, opts, prefork)
     init_pid = state.init.pid
     # Stays as long as the container: nothing in it may open /proc/<us>/ (after
     # create, whose rootless parent needs us dumpable to write the id maps).

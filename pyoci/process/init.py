@@ -52,6 +52,23 @@ def run_child(ctx: InitContext, chan: socket.socket) -> NoReturn:
     os._exit(0)
 
 
+def prepare_imports(ctx: InitContext) -> None:
+    """What create imports and prepares before its fork for a config that uses
+    it, for a stage 1 forked before create (pyoci.process.prefork): the init
+    needs it after pivot_root, where a first import finds no file."""
+    config = ctx.config
+    if has_placement(config):
+        from pyoci.process import placement  # noqa: F401
+    if has_seccomp(config):
+        from pyoci.security import seccomp
+
+        seccomp.check(config)  # builds the filter the init loads
+    if ctx.console_socket is not None:
+        from pyoci.process import console  # noqa: F401
+    if config.get("hooks"):
+        from pyoci.container import hooks  # noqa: F401
+
+
 # exec's children report through the same function without importing this
 # module (and with it the rootfs code): it lives in protocol.
 _report = protocol.report_error

@@ -1,15 +1,15 @@
 """The parent's half of the two-stage fork.
 
-The parent forks stage 1 first and makes the container's cgroup while that
-child imports the init's code and sets up its namespaces (the two take about
-as long, on two cores). Then it writes the uid/gid maps (only a process outside
-the new user namespace may) and hands stage 1 the cgroup's files: the init is
-born in the v2 cgroup and joins the v1 hierarchies itself, before it makes its
-cgroup namespace or mounts anything, so every process the container runs
-starts inside it (pyoci.cgroups.join: no cgroup.procs write, and so no RCU
-grace period to wait for). Where the kernel refuses that, the parent writes.
-On any failure every forked process is killed and reaped before the error
-goes up, so nothing is left running.
+The parent forks stage 1 first (or the CLI did, pyoci.process.prefork) and
+makes the container's cgroup while that child imports the init's code and sets
+up its namespaces (the two take about as long, on two cores). Then it writes
+the uid/gid maps (only a process outside the new user namespace may) and hands
+stage 1 the cgroup's files: the init is born in the v2 cgroup and joins the v1
+hierarchies itself, before it makes its cgroup namespace or mounts anything, so
+every process the container runs starts inside it (pyoci.cgroups.join: no
+cgroup.procs write, and so no RCU grace period to wait for). Where the kernel
+refuses that, the parent writes. On any failure every forked process is killed
+and reaped before the error goes up, so nothing is left running.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ if TYPE_CHECKING:  # collections.abc imports collections: ~1.5 ms of start-up
     from typing import NoReturn
 
     from pyoci.cgroups.join import CgroupJoin
+    from pyoci.process.prefork import Prefork
 
 
 def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootless: bool,
            before_pivot: Callable[[int], None] | None = None,
            on_seccomp: Callable[[int, int], None] | None = None,
+           prefork: Prefork | None = None,
            ) -> tuple[int, CgroupManager]:
     """Fork the container; return its init's host pid, once it is created, and
     the cgroup ``make_cgroup()`` made (it runs right after the fork).
@@ -45,13 +47,12 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
     ``before_pivot(init_pid)`` is the runtime's part of creation that needs the
     container's namespaces but must precede pivot_root (the init waits for it).
     ``on_seccomp(init_pid, fd)`` forwards a seccomp notify fd the init sent.
+    ``prefork``: a stage 1 forked already, which gets ``ctx`` instead of a fork.
     """
-    parent_end, child_end = protocol.channel_pair()
-    stage1 = os.fork()
-    if stage1 == 0:
-        parent_end.close()
-        _enter_stage1(ctx, child_end)
-    child_end.close()
+    if prefork is not None:
+        stage1, parent_end = prefork.hand_over(ctx)
+    else:
+        stage1, parent_end = _fork_stage1(ctx)
     init_pid = 0
     cgroup = join = None
     try:
@@ -106,6 +107,16 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
     finally:
         parent_end.close()
     return init_pid, cgroup
+
+
+def _fork_stage1(ctx: InitContext) -> tuple[int, socket.socket]:
+    parent_end, child_end = protocol.channel_pair()
+    stage1 = os.fork()
+    if stage1 == 0:
+        parent_end.close()
+        _enter_stage1(ctx, child_end)
+    child_end.close()
+    return stage1, parent_end
 
 
 def _enter_stage1(ctx: InitContext, chan: socket.socket) -> NoReturn:

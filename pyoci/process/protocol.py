@@ -3,6 +3,8 @@
 ``create`` (the parent) and the processes it forks (stage 1, then the
 container init) take turns:
 
+    parent -> CONTEXT  only to a stage 1 forked early (pyoci.process.prefork):
+                       its InitContext, as JSON in a memfd, and its fds
     child  -> READY    it has joined or unshared its user namespace
     parent -> GO       uid/gid maps written: unshare the other namespaces; the
                        cgroup's files come along (pyoci.cgroups.join), through
@@ -37,6 +39,7 @@ import sys
 from pyoci import jsonio
 from pyoci.errors import PyociError
 
+CONTEXT = "context"
 READY = "ready"
 GO = "go"
 JOINED = "joined"
@@ -52,6 +55,7 @@ ERROR = "error"
 _MAX_MESSAGE = 65536
 _MAX_FDS = 32  # GO: a tasks file per v1 hierarchy (13 kinds) and the v2 directory
 _FD_SPACE = socket.CMSG_SPACE(4 * _MAX_FDS)
+_CLOEXEC = socket.MSG_CMSG_CLOEXEC
 
 
 class Message:
@@ -141,13 +145,15 @@ def fds_from(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
 
 
 def receive(sock: socket.socket) -> Message:
+    # Received fds close on exec, as the ones a fork hands down do: none may
+    # reach the container's process unless the init passes it on itself.
     try:
-        raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
+        raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE, _CLOEXEC)
     except ConnectionResetError:
         # The peer closed with a message of ours unread (a JOINED to an init that
         # failed meanwhile): the kernel reports that once, ahead of the messages
         # the peer sent before closing, which are still queued (its ERROR).
-        raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE)
+        raw, ancillary, _, _ = sock.recvmsg(_MAX_MESSAGE, _FD_SPACE, _CLOEXEC)
     if not raw:
         raise ChannelClosed("container init exited before it was ready")
     fds = fds_from(ancillary)
