@@ -29,7 +29,7 @@ from pyoci.container.state import (
 )
 from pyoci.errors import ConfigError, PyociError, UsageError
 from pyoci.namespaces import NamespacePlan
-from pyoci.process import has_placement
+from pyoci.process import has_placement, kill_and_reap
 from pyoci.process.context import InitContext
 from pyoci.process.launcher import launch
 from pyoci.process.sealed import is_sealed, must_seal, reexec_sealed
@@ -140,7 +140,7 @@ def create(store: StateStore, opts: CreateOptions,
                              on_seccomp=lambda init_pid, fd: _seccomp_listener(config, state,
                                                                                init_pid, fd),
                              prefork=prefork)
-        rollback.push(_kill, pid)
+        rollback.push(kill_and_reap, pid)
         state.cgroup = cgroup.to_state()  # the systemd driver learnt its paths in launch
         state.init = ProcessIdentity.of(pid)
         state.status = CREATED
@@ -419,13 +419,3 @@ def write_pid_file(path: str, pid: int) -> None:
         except OSError:
             pass
         raise PyociError(f"--pid-file: {path}: {e.strerror}") from None
-
-
-def _kill(pid: int) -> None:
-    import _signal as signal
-
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass

@@ -16,7 +16,6 @@ happened. pyoci is a child subreaper, so the grandchild is ours to wait for.
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py's enums cost ~3 ms of start-up
 import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import os
 
@@ -24,7 +23,7 @@ from pyoci import faults, jsonio, syscalls
 from pyoci.container.state import CREATED, PAUSED, STOPPED, StateStore
 from pyoci.errors import ConfigError, PyociError, StatusError, UsageError
 from pyoci.namespaces import PROC_NAMES
-from pyoci.process import has_placement, protocol
+from pyoci.process import has_placement, kill_and_reap, protocol
 from pyoci.process.foreground import forward_signals, wait_for
 from pyoci.process.protocol import ChannelClosed, Message
 from pyoci.process.sealed import must_seal, reexec_sealed, shares_our_pid_namespace
@@ -285,15 +284,7 @@ def _launch(config: dict, ns_fds: dict[str, int], cgroup: object,
         raise PyociError("sync protocol: unexpected message after PID")
     except BaseException:
         for p in (pid, child):
-            if p > 0:
-                try:
-                    os.kill(p, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                try:
-                    os.waitpid(p, 0)
-                except ChildProcessError:
-                    pass
+            kill_and_reap(p)
         raise
     finally:
         parent_end.close()

@@ -14,7 +14,6 @@ and reaped before the error goes up, so nothing is left running.
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py's enums cost ~3 ms of start-up
 import _socket as socket  # socket.py costs ~8 ms
 import os
 
@@ -23,7 +22,7 @@ from pyoci.cgroups.join import finish_join, parent_joins
 from pyoci.cgroups.manager import CgroupManager
 from pyoci.errors import PyociError
 from pyoci.namespaces import write_id_maps
-from pyoci.process import protocol
+from pyoci.process import kill_and_reap, protocol
 from pyoci.process.context import InitContext
 from pyoci.process.protocol import Message
 
@@ -98,7 +97,7 @@ def launch(ctx: InitContext, make_cgroup: Callable[[], CgroupManager], *, rootle
         if join is not None:
             join.close()  # when GO was never sent
         for pid in (init_pid, stage1):
-            _kill_and_reap(pid)
+            kill_and_reap(pid)
         if (isinstance(e, protocol.ChannelClosed) and cgroup is not None
                 and cgroup.oom_killed()):
             raise PyociError("linux.resources.memory.limit: the OOM killer killed the "
@@ -196,13 +195,3 @@ def _reap(pid: int) -> None:
     except ChildProcessError:
         pass
 
-
-def _kill_and_reap(pid: int) -> None:
-    """The caller is a child subreaper, so even the init (a grandchild) is ours to reap."""
-    if pid <= 0:
-        return
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    _reap(pid)

@@ -16,12 +16,11 @@ itself at EOF, when the parent dies first.
 
 from __future__ import annotations
 
-import _signal as signal  # signal.py's enums cost ~3 ms of start-up
 import _socket as socket  # socket.py (enum, selectors) costs ~8 ms of start-up
 import posix  # not os: see pyoci/paths.py
 
 from pyoci import faults  # noqa: F401 - before the fork: its kill mode needs pyoci's pid
-from pyoci.process import protocol
+from pyoci.process import kill_and_reap, protocol
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -78,14 +77,7 @@ class Prefork:
             return
         self.chan.close()
         self.chan = None
-        try:
-            posix.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            posix.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        kill_and_reap(self.pid)
 
 
 def _child(chan: socket.socket) -> NoReturn:
