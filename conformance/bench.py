@@ -5,13 +5,18 @@ Usage::
     .venv/bin/python conformance/bench.py --runtime runc=/usr/sbin/runc \\
         --runtime pyoci=.venv/bin/pyoci [--bundle bundles/busybox] [--rounds 20] \\
         [--batch-rounds 3] [--json out.json] [--oci-version 1.0.2] \\
-        [--only run,lifecycle,exec,state,kill,delete,seq100,par20,rss,memory]
+        [--only startup,run,lifecycle,exec,state,kill,delete,seq100,par20,rss,memory]
 
 What it measures, for every runtime on the same bundle (``/bin/true``):
 
+* ``startup``: the runtime's process doing nothing: for a Python script its
+  interpreter, with the shebang's flags, running ``pass``; for a binary
+  ``--version``. The floor under every command a runtime can reach.
 * ``run``; ``lifecycle`` (create, start, poll ``state`` until stopped,
-  delete); ``exec /bin/true`` into a running container; ``state``, ``kill``
-  and ``delete`` alone: medians of ``--rounds`` interleaved rounds.
+  delete), with each of its four steps also reported on its own
+  (``lifecycle.create`` ...); ``exec /bin/true`` into a running container;
+  ``state``, ``kill`` and ``delete`` alone: medians of ``--rounds``
+  interleaved rounds.
 * ``seq100``: 100 ``run`` in sequence, total; ``par20``: 20 lifecycles at
   once (one child subreaper process each), total: ``--batch-rounds`` rounds.
 * ``rss``: the peak RSS of the ``create`` and ``exec`` processes (their
@@ -64,7 +69,7 @@ from pyoci.syscalls import set_child_subreaper  # noqa: E402
 
 _stop_signal = 0  # set by _terminate; checked between operations
 
-OPERATIONS = ("run", "lifecycle", "exec", "state", "kill", "delete")
+OPERATIONS = ("startup", "run", "lifecycle", "exec", "state", "kill", "delete")
 BATCHES = ("seq100", "par20")
 EXTRAS = ("rss", "memory")
 CALL_TIMEOUT = 60.0  # seconds for one runtime invocation
@@ -131,15 +136,21 @@ def call(rt: Runtime, *args: str, stdout: int | None = subprocess.DEVNULL,
     (``stdout=PIPE``) is a temp file for the same reason.
     """
     argv = [*prefix, rt.path, "--root", str(rt.root), *args]
+    return spawn(rt, argv, " ".join(args), stdout)
+
+
+def spawn(rt: Runtime, argv: list[str], what: str,
+          stdout: int | None = subprocess.DEVNULL) -> str:
+    """Run ``argv`` as :func:`call` does (``what`` names it in errors)."""
     with open(rt.errlog, "w+b") as err, tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=err,
                                 stdout=out if stdout == subprocess.PIPE else stdout)
-        status, _ = _wait(proc.pid, f"{rt.name}: {' '.join(args)}")
+        status, _ = _wait(proc.pid, f"{rt.name}: {what}")
         proc.returncode = status  # Popen must not wait for it again
         if status != 0:
             err.seek(0)
             msg = err.read().decode(errors="replace").strip()
-            raise BenchError(f"{rt.name}: {' '.join(args)}: exit {status}: {msg}")
+            raise BenchError(f"{rt.name}: {what}: exit {status}: {msg}")
         out.seek(0)
         text = out.read().decode()
     reap()
@@ -210,6 +221,24 @@ def timed(func: Callable[[], object]) -> float:
 
 
 # Each operation sets up untimed, times exactly the step named, cleans up untimed.
+# It returns milliseconds, or {"": total, step: ms, ...} to report its steps too.
+def op_startup(rt: Runtime, _cid: str) -> float:
+    command = startup_command(rt.path)
+    return timed(lambda: spawn(rt, command, "startup"))
+
+
+def startup_command(path: str) -> list[str]:
+    """The runtime's process doing nothing: a Python launcher's interpreter with
+    its shebang flags on ``pass``, any other executable's ``--version``."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if head.startswith(b"#!"):
+        interpreter = head[2:].split(b"\n", 1)[0].decode(errors="replace").split()
+        if interpreter and os.path.basename(interpreter[0]).startswith("python"):
+            return [*interpreter, "-c", "pass"]
+    return [path, "--version"]
+
+
 def op_run(rt: Runtime, cid: str) -> float:
     rt.live.add(cid)
     elapsed = timed(lambda: call(rt, "run", "--bundle", str(rt.bundle), cid))
@@ -217,14 +246,14 @@ def op_run(rt: Runtime, cid: str) -> float:
     return elapsed
 
 
-def op_lifecycle(rt: Runtime, cid: str) -> float:
-    def lifecycle() -> None:
-        create(rt, cid)
-        call(rt, "start", cid)
-        wait_stopped(rt, cid)
-        delete(rt, cid)
-
-    return timed(lifecycle)
+def op_lifecycle(rt: Runtime, cid: str) -> dict[str, float]:
+    steps = {
+        "create": timed(lambda: create(rt, cid)),
+        "start": timed(lambda: call(rt, "start", cid)),
+        "state": timed(lambda: wait_stopped(rt, cid)),  # every poll until "stopped"
+        "delete": timed(lambda: delete(rt, cid)),
+    }
+    return {"": sum(steps.values()), **steps}
 
 
 def op_state(rt: Runtime, cid: str) -> float:
@@ -258,7 +287,8 @@ def op_exec(rt: Runtime, cid: str) -> float:
     return elapsed
 
 
-OPS: dict[str, Callable[[Runtime, str], float]] = {
+OPS: dict[str, Callable[[Runtime, str], float | dict[str, float]]] = {
+    "startup": op_startup,
     "run": op_run,
     "lifecycle": op_lifecycle,
     "exec": op_exec,
@@ -451,10 +481,11 @@ def runtimes_prepared(specs: list[tuple[str, str]], bundle: Path,
 
 def measure(
     runtimes: list[Runtime], ops: list[str], rounds: int, warmup: int,
-    table: dict[str, Callable[[Runtime, str], float]] = OPS,
+    table: dict[str, Callable[[Runtime, str], float | dict[str, float]]] = OPS,
 ) -> dict[str, dict[str, list[float]]]:
-    """Interleaved rounds: samples[op][runtime] in milliseconds."""
-    samples = {op: {rt.name: [] for rt in runtimes} for op in ops}
+    """Interleaved rounds: samples[op][runtime] in milliseconds; an operation's
+    steps as samples["op.step"], right after the operation's own."""
+    samples: dict[str, dict[str, list[float]]] = {}
     if not ops:
         return samples
     tag = f"b{os.getpid()}"
@@ -463,9 +494,14 @@ def measure(
             for rt in runtimes:
                 if _stop_signal:
                     raise SystemExit(128 + _stop_signal)
-                elapsed = table[op](rt, f"{tag}-{op}-{i + warmup}")
-                if i >= 0:
-                    samples[op][rt.name].append(elapsed)
+                result = table[op](rt, f"{tag}-{op}-{i + warmup}")
+                if i < 0:
+                    continue
+                parts = result if isinstance(result, dict) else {"": result}
+                for step, elapsed in parts.items():
+                    key = f"{op}.{step}" if step else op
+                    by_rt = samples.setdefault(key, {r.name: [] for r in runtimes})
+                    by_rt[rt.name].append(elapsed)
         if i >= 0:
             print(f"\r{'/'.join(ops)}: round {i + 1}/{rounds}", end="", file=sys.stderr,
                   flush=True)
