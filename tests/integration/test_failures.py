@@ -572,6 +572,25 @@ def _syscall_of(pid: int) -> str:
         return ""
 
 
+def _popen_with_default_sigint(argv: list[str], **kwargs: object) -> subprocess.Popen:
+    """Popen with SIGINT at its default disposition, as a terminal's Ctrl-C finds it.
+
+    A suite run as a background job (``sh -c '... &'``, nohup) inherits SIGINT
+    ignored and passes that on; a Python started so installs no KeyboardInterrupt
+    handler, and pyoci rightly keeps the ignore its caller chose. A handler of
+    ours is reset to the default by exec; SIG_IGN would not be.
+    """
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        return subprocess.Popen(argv, **kwargs)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(argv, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
 def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: Path,
                                        signame: str) -> None:
@@ -589,10 +608,10 @@ def test_interrupted_create_rolls_back(pyoci: Pyoci, bundle: Bundle, tmp_path: P
     os.mkfifo(pid_dir / ".pid.tmp")
     reap_children()
     before = children()
-    proc = subprocess.Popen([*PYOCI, "--root", str(pyoci.root), "create", "--bundle",
-                             str(bundle.path), "--pid-file", str(pid_dir / "pid"), cid],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = _popen_with_default_sigint(
+        [*PYOCI, "--root", str(pyoci.root), "create", "--bundle", str(bundle.path),
+         "--pid-file", str(pid_dir / "pid"), cid],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
         # openat (257 on x86_64, 56 on aarch64) of the FIFO blocks until a reader comes.
